@@ -1,0 +1,1 @@
+"""transformer_core: a from-scratch, readable PyTorch Transformer."""
