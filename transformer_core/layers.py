@@ -1,0 +1,120 @@
+"""Encoder and decoder layers: attention + FFN, each wrapped in a residual and LayerNorm.
+
+Post-norm (2017):  x = norm(x + sublayer(x))
+Pre-norm (GPT-2+): x = x + sublayer(norm(x))   (``norm_first=True``; trains deeper stacks stably)
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .feedforward import FeedForward
+from .multihead import KVCache, MultiHeadAttention
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention + FFN. x [B, L, d] -> [B, L, d]."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        norm_first: bool = False,
+        bias: bool = True,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.norm1 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.norm2 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.last_self_weights: Tensor | None = None
+
+    def _sa(self, x: Tensor, mask: Tensor | None, causal: bool, need_weights: bool) -> Tensor:
+        out, self.last_self_weights = self.self_attn(x, mask=mask, causal=causal, need_weights=need_weights)
+        return self.dropout1(out)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, causal: bool = False, need_weights: bool = False) -> Tensor:
+        """mask: bool, True = may attend (e.g. ``padding_mask`` [B, 1, 1, L])."""
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), mask, causal, need_weights)
+            x = x + self.dropout2(self.ff(self.norm2(x)))
+        else:
+            x = self.norm1(x + self._sa(x, mask, causal, need_weights))
+            x = self.norm2(x + self.dropout2(self.ff(x)))
+        return x
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention + cross-attention to the encoder memory + FFN.
+
+    x [B, Lt, d], memory [B, Ls, d] -> [B, Lt, d]. With ``cross_attention=False`` this is a
+    GPT block (decoder-only: no encoder to attend to).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        norm_first: bool = False,
+        bias: bool = True,
+        eps: float = 1e-5,
+        cross_attention: bool = True,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+        self.norm1 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.dropout1 = nn.Dropout(dropout)
+        self.cross_attn: MultiHeadAttention | None = None
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+            self.norm2 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+            self.dropout2 = nn.Dropout(dropout)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.norm3 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.dropout3 = nn.Dropout(dropout)
+        self.last_self_weights: Tensor | None = None
+        self.last_cross_weights: Tensor | None = None
+
+    def _sa(self, x: Tensor, mask: Tensor | None, causal: bool, cache: KVCache | None, need_weights: bool) -> Tensor:
+        out, self.last_self_weights = self.self_attn(x, mask=mask, causal=causal, cache=cache, need_weights=need_weights)
+        return self.dropout1(out)
+
+    def _ca(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None, need_weights: bool) -> Tensor:
+        assert self.cross_attn is not None
+        out, self.last_cross_weights = self.cross_attn(x, memory, memory, mask=memory_mask, need_weights=need_weights)
+        return self.dropout2(out)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        self_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        causal: bool = True,
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> Tensor:
+        """self_mask / memory_mask: bool, True = may attend. cache: this layer's self-attention KV cache."""
+        cross = self.cross_attn is not None and memory is not None
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), self_mask, causal, cache, need_weights)
+            if cross:
+                x = x + self._ca(self.norm2(x), memory, memory_mask, need_weights)
+            x = x + self.dropout3(self.ff(self.norm3(x)))
+        else:
+            x = self.norm1(x + self._sa(x, self_mask, causal, cache, need_weights))
+            if cross:
+                x = self.norm2(x + self._ca(x, memory, memory_mask, need_weights))
+            x = self.norm3(x + self.dropout3(self.ff(x)))
+        return x
