@@ -1,0 +1,387 @@
+"""The snippet engine: discovery, cached parallel execution, MkDocs files, embeds, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kbgen.contracts import SnippetRefError
+from kbgen.snippets import render
+from kbgen.snippets.cache import Cache, HashMemo, cache_key
+from kbgen.snippets.forkserver import ForkServer
+from kbgen.snippets.model import Snippet, parse_snippet, validate
+from kbgen.snippets.refs import scan_notes
+from kbgen.snippets.render import Outcome
+
+log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
+
+DEFAULT_TIMEOUT = 60.0
+REPORT_NAME = "kbgen-report.json"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def discover(snippets_dir: Path) -> list[Path]:
+    """``snippets/*.py`` except private helpers (``_x.py``)."""
+    if not snippets_dir.is_dir():
+        return []
+    return sorted(p for p in snippets_dir.glob("*.py") if not p.name.startswith("_"))
+
+
+class Executor:
+    """Runs snippets through the cache: a valid entry is reused, anything else runs in a
+    forked child (up to ``jobs`` at once) and is committed only on success."""
+
+    def __init__(self, root: Path, cache: Cache, jobs: int, timeout: float, fig_format: str = "svg") -> None:
+        self.root = root
+        self.cache = cache
+        self.jobs = max(1, jobs)
+        self.timeout = timeout
+        self.fig_format = fig_format
+        self._server: ForkServer | None = None
+
+    def rel(self, p: Path) -> str:
+        try:
+            return p.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(p)
+
+    def run(self, snippets: list[Snippet], force: bool = False) -> dict[str, Outcome]:
+        hashes = HashMemo(self.root)
+        outcomes: dict[str, Outcome] = {}
+        todo: list[tuple[Snippet, str, str]] = []
+        with self.cache.locked(log.info):
+            for s in snippets:
+                t0 = time.perf_counter()
+                key = cache_key(s.text.encode("utf-8"), self.fig_format)
+                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes)
+                if entry is not None:
+                    outcomes[s.name] = Outcome(
+                        s, "cached", time.perf_counter() - t0, entry.result, entry.dir, run_seconds=entry.result["seconds"]
+                    )
+                else:
+                    todo.append((s, key, reason))
+            if todo:
+                timings = self.cache.read_state("timings.json")
+                todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
+                workers = min(self.jobs, len(todo))
+                self._server = ForkServer(self.root, threads=max(1, available_cores() // workers))
+                try:
+                    self._server.start()  # paid once: preloads torch/numpy/matplotlib
+                    with ThreadPoolExecutor(workers) as pool:
+                        for o in pool.map(lambda t: self._execute(*t), todo):
+                            outcomes[o.snippet.name] = o
+                finally:
+                    self._server.close()
+                    self._server = None
+                timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
+                self.cache.write_state("timings.json", timings)
+        return {s.name: outcomes[s.name] for s in snippets}
+
+    def _execute(self, s: Snippet, key: str, reason: str) -> Outcome:
+        assert self._server is not None
+        out = self.cache.new_tmp()
+        limit = s.timeout(self.timeout)
+        t0 = time.perf_counter()
+        job = self._server.submit(s.path, out, self.fig_format)
+        finished = self._server.wait(job, limit)
+        seconds = time.perf_counter() - t0
+        result = _read_json(out / "result.json")
+        rel = self.rel(s.path)
+        if not finished:
+            prog = _read_json(out / "progress.json") or {}
+            where = f"{rel}:{prog.get('line', '?')}"
+            cell = f" in cell '{prog['cell']}'" if prog.get("cell") else ""
+            msg = (
+                f"{where}: timed out after {limit:g} s{cell} (raise the limit with `# kbgen: timeout=N` "
+                f"in the first 5 lines)\n"
+            )
+            return Outcome(s, "timeout", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
+        if result is None:
+            tail = (out / "log.txt").read_text(errors="replace")[-3000:] if (out / "log.txt").exists() else ""
+            prog = _read_json(out / "progress.json") or {}
+            msg = f"{rel}:{prog.get('line', '?')}: the snippet process died (exit {job.exit})\n{tail}"
+            return Outcome(s, "failed", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
+        if result["status"] != "ok":
+            err = result["error"]
+            msg = f"{rel}:{err['line']}: {err['ename']}: {err['evalue']} (cell '{err.get('cell')}')\n{err['traceback']}"
+            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result["seconds"])
+        entry = self.cache.commit(key, out, result)
+        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result["seconds"])
+
+
+def _read_json(p: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class SnippetEngine:
+    """See the package docstring (``kbgen.snippets``) for the lifecycle."""
+
+    def __init__(
+        self,
+        project_root: Path,
+        snippets_dir: Path,
+        cache_dir: Path,
+        jobs: int,
+        timeout: float,
+        strict: bool,
+        docs_dir: Path | None = None,
+        fig_format: str = "svg",
+        site_prefix: str = "snippets",
+        python_cmd: str = ".venv/bin/python",
+    ) -> None:
+        self.root = project_root.resolve()
+        self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
+        self.cache = Cache(cache_dir if cache_dir.is_absolute() else self.root / cache_dir, self.root)
+        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format)
+        self.strict = strict
+        self.docs_dir = docs_dir
+        self.prefix = site_prefix.strip("/")
+        self.python_cmd = python_cmd
+        self.snippets: dict[str, Snippet] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.references: dict[str, list[tuple[str, str]]] = {}
+        self._page_files: dict[str, Any] = {}
+        self._fig_files: dict[tuple[str, str], Any] = {}
+        self._report_file: Any = None
+        self._t0 = time.perf_counter()
+
+    @classmethod
+    def from_options(
+        cls,
+        project_root: str | Path,
+        snippets_dir: str | Path = "snippets",
+        cache_dir: str | Path = ".cache/kbgen",
+        jobs: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        strict: bool = False,
+        **kw: Any,
+    ) -> "SnippetEngine":
+        jobs = jobs or available_cores()
+        return cls(Path(project_root), Path(snippets_dir), Path(cache_dir), jobs, timeout, strict, **kw)
+
+    # -- discovery + execution -----------------------------------------------------------
+    def load(self) -> dict[str, Snippet]:
+        self.snippets = {p.name: parse_snippet(p) for p in discover(self.snippets_dir)}
+        for s in self.snippets.values():
+            for problem in validate(s):
+                log.warning("kbgen: %s", problem)
+        return self.snippets
+
+    def execute(self, force: bool = False) -> dict[str, Outcome]:
+        if not self.snippets:
+            self.load()
+        self.outcomes = self.executor.run(list(self.snippets.values()), force=force)
+        for o in self.outcomes.values():
+            if not o.ok and not self.strict:
+                log.warning("kbgen: snippet %s", o.message.split("\n", 1)[0])
+        return self.outcomes
+
+    def snippet_rel(self, s: Snippet) -> str:
+        return self.executor.rel(s.path)
+
+    # -- MkDocs lifecycle ----------------------------------------------------------------
+    def on_files(self, files: Any, config: Any) -> Any:
+        """Execute (cached, parallel) and add snippet pages, figures, .py/.ipynb downloads and the
+        run-times page to ``files`` (mkdocs ``Files``)."""
+        from mkdocs.structure.files import File
+
+        self._t0 = time.perf_counter()
+        if self.docs_dir is None:
+            self.docs_dir = Path(config["docs_dir"])
+        self.execute()
+        if not self.references:
+            self._default_references()
+
+        def add(f: File) -> File:
+            if files.get_file_from_path(f.src_uri) is not None:
+                log.warning("kbgen: %s exists in docs/ and shadows the generated snippet file", f.src_uri)
+                return files.get_file_from_path(f.src_uri)
+            files.append(f)
+            return f
+
+        for name, s in self.snippets.items():
+            o = self.outcomes[name]
+            base = f"{self.prefix}/{s.stem}"
+            if o.dir is not None:
+                for fig in o.figures():
+                    self._fig_files[(name, fig)] = add(File.generated(config, f"{base}/{fig}", abs_src_path=str(o.dir / fig)))
+            add(File.generated(config, f"{self.prefix}/{s.name}", abs_src_path=str(s.path)))
+            add(File.generated(config, f"{base}.ipynb", content=render.notebook_json(s, o)))
+            self._page_files[name] = add(File.generated(config, self.page_src_uri(name), content=""))
+        self._report_file = add(File.generated(config, f"{self.prefix}/index.md", content=""))
+        self._refresh_pages()
+        return files
+
+    def set_references(self, refs: dict[str, list[tuple[str, str]]]) -> None:
+        """``{snippet_name: [(note_src_uri, note_title), ...]}`` from the vault index; listed on
+        the snippet pages and named in failure messages. Call before pages are read."""
+        self.references = {k.rsplit("/", 1)[-1]: list(v) for k, v in refs.items()}
+        self._refresh_pages()
+
+    def _default_references(self) -> None:
+        if self.docs_dir is None or not self.docs_dir.is_dir():
+            return
+        refs: dict[str, list[tuple[str, str]]] = {}
+        for r in scan_notes(self.docs_dir):
+            if (r.note, r.title) not in refs.setdefault(r.name, []):
+                refs[r.name].append((r.note, r.title))
+        self.references = refs
+
+    def _refresh_pages(self) -> None:
+        from mkdocs.utils import get_relative_url
+
+        for name, pf in self._page_files.items():
+            s, o = self.snippets[name], self.outcomes[name]
+
+            def fig_url(fig: str, _n: str = name, _pf: Any = pf) -> str:
+                return get_relative_url(self._fig_files[(_n, fig)].url, _pf.url)
+
+            pf.content_string = render.snippet_page_markdown(
+                s, o, fig_url=fig_url, snippet_rel=self.snippet_rel(s), references=self.references.get(name, [])
+            )
+        if self._report_file is not None:
+            self._report_file.content_string = render.report_page_markdown(
+                list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary()
+            )
+
+    # -- SnippetProvider -----------------------------------------------------------------
+    def is_snippet(self, target: str) -> bool:
+        if not self.snippets:
+            self.load()
+        return target.rsplit("/", 1)[-1] in self.snippets
+
+    def page_src_uri(self, name: str) -> str:
+        stem = name.rsplit("/", 1)[-1]
+        stem = stem[:-3] if stem.endswith(".py") else stem
+        return f"{self.prefix}/{stem}.md"
+
+    def embed_html(self, name: str, cell: str | None, *, page_url: str, note: str, line: int) -> str:
+        """HTML for ``![[name#cell]]``: the cell's (or all) outputs and a caption. Failed snippets
+        embed their error (escaped) instead."""
+        from mkdocs.utils import get_relative_url
+
+        key = name.rsplit("/", 1)[-1]
+        s = self.snippets.get(key)
+        if s is None:
+            raise SnippetRefError(f"{note}:{line}: no snippet named {name!r} in {self.snippets_dir.name}/ (known: {', '.join(sorted(self.snippets)) or 'none'})")
+        cells = s.code_cells
+        if cell:
+            c = s.cell(cell)
+            if c is None:
+                titles = ", ".join(x.title for x in cells if x.title) or "none"
+                raise SnippetRefError(f"{note}:{line}: snippet {key} has no cell titled {cell!r} (titles: {titles})")
+            cells = [c]
+        o = self.outcomes.get(key)
+        pf = self._page_files.get(key)
+        href = get_relative_url(pf.url, page_url) if pf is not None else self.page_src_uri(key)
+        if cell:
+            href += f"#cell-{cells[0].cell_id}"
+        body: list[str] = []
+        if o is None or not o.ok:
+            if o is not None:
+                body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
+        else:
+            for c in cells:
+                res = o.cell_result(c.cell_id)
+                if res is None:
+                    continue
+                body.append(
+                    render.outputs_html(
+                        res["outputs"],
+                        lambda f, _k=key: get_relative_url(self._fig_files[(_k, f)].url, page_url),
+                        f"{key}#{c.cell_id}",
+                    )
+                )
+        cmd = render.run_command(self.snippet_rel(s), self.python_cmd)
+        return (
+            f'<figure class="kbgen-embed" data-snippet="{key}">\n'
+            + "\n".join(b for b in body if b)
+            + "\n"
+            + render.caption_html(s, cell, href, cmd)
+            + "\n</figure>"
+        )
+
+    # -- report --------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        st = [o.status for o in self.outcomes.values()]
+        return {
+            "snippets": len(st),
+            "executed": st.count("executed"),
+            "cached": st.count("cached"),
+            "failed": st.count("failed") + st.count("timeout"),
+            "timeout": st.count("timeout"),
+        }
+
+    def summary(self) -> str:
+        c = self.counts()
+        return f"kbgen: {c['snippets']} snippets, {c['executed']} executed, {c['cached']} cached, {c['failed']} failed"
+
+    def report(self) -> dict[str, Any]:
+        entries = []
+        for name, o in self.outcomes.items():
+            deps = (o.result or {}).get("deps", {}) if o.ok else {}
+            e: dict[str, Any] = {
+                "name": name,
+                "path": self.snippet_rel(o.snippet),
+                "status": o.status,
+                "seconds": round(o.seconds, 3),
+                "run_seconds": round(o.run_seconds, 3),
+                "reason": o.reason or None,
+                "deps": {"modules": deps.get("modules", {}), "files": deps.get("files", {})},
+                "cache_entry": o.dir.name if o.ok and o.dir is not None else None,
+                "references": [n for n, _ in self.references.get(name, [])],
+            }
+            if not o.ok:
+                e["error"] = o.message
+            entries.append(e)
+        return {"summary": self.counts(), "line": self.summary(), "snippets": entries}
+
+    def failure_message(self) -> str:
+        parts = []
+        for name, o in self.outcomes.items():
+            if o.ok:
+                continue
+            notes = [n for n, _ in self.references.get(name, [])]
+            used = f" (used by: {', '.join(notes)})" if notes else " (not used by any note)"
+            parts.append(f"snippet {self.snippet_rel(o.snippet)} {o.status}{used}: {o.message.rstrip()}")
+        return "\n\n".join(parts)
+
+    def on_post_build(self, site_dir: str | Path) -> None:
+        """Write ``site/kbgen-report.json`` and the summary; under strict, fail on any failure."""
+        report = self.report()
+        Path(site_dir, REPORT_NAME).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        self.cache.write_state("last-report.json", report)
+        log.info(self.summary())
+        if self.strict and report["summary"]["failed"]:
+            from mkdocs.exceptions import PluginError
+
+            raise PluginError(self.failure_message())
+
+    def watch_paths(self) -> list[Path]:
+        """Directories ``mkdocs serve`` should watch: the snippets folder and the top-level
+        folders of every project module / data file a snippet used."""
+        paths = {self.snippets_dir}
+        for o in self.outcomes.values():
+            deps = (o.result or {}).get("deps", {})
+            for rel in list(deps.get("modules", {})) + list(deps.get("files", {})):
+                top = rel.split("/", 1)[0]
+                p = self.root / top
+                paths.add(p if "/" in rel else p)
+        return sorted(p for p in paths if p.exists())
+
+    def close(self) -> None:
+        """Nothing is held between builds (the fork server lives only while snippets run)."""

@@ -1,0 +1,246 @@
+"""Rendering of executed snippets: output HTML (embeds and pages), snippet-page Markdown,
+the executed ``.ipynb``, and the run-times page. Pure functions over parsed snippets + results."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+
+import nbformat
+
+from kbgen.snippets.model import Cell, Snippet
+
+STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "timeout": "超时"}
+
+
+@dataclass
+class Outcome:
+    """What one build knows about one snippet. ``dir`` holds the result's figure files."""
+
+    snippet: Snippet
+    status: str  # executed | cached | failed | timeout
+    seconds: float
+    result: dict[str, Any] | None  # worker result (partial for failures), None if nothing ran
+    dir: Path | None
+    message: str = ""  # failures: "snippets/x.py:12: ValueError: ..." + traceback
+    reason: str = ""  # executed: why ("miss", "stale", "corrupt", "forced")
+    run_seconds: float = 0.0  # execution time of the shown result (cached: of the run that made it)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("executed", "cached")
+
+    def cell_result(self, cell_id: str) -> dict[str, Any] | None:
+        for c in (self.result or {}).get("cells", []):
+            if c["id"] == cell_id:
+                return c
+        return None
+
+    def figures(self) -> list[str]:
+        return [o["file"] for c in (self.result or {}).get("cells", []) for o in c["outputs"] if o["type"] == "image"]
+
+
+def run_command(snippet_rel: str, python: str = ".venv/bin/python") -> str:
+    return f"{python} {snippet_rel}"
+
+
+def outputs_html(outputs: list[dict[str, Any]], fig_url: Callable[[str], str], alt: str) -> str:
+    """Cell outputs as HTML: text escaped in ``<pre>``, figures as ``<img>`` files."""
+    parts: list[str] = []
+    for o in outputs:
+        if o["type"] == "stream":
+            cls = "kbgen-stderr" if o["name"] == "stderr" else "kbgen-stdout"
+            text = o["text"].rstrip("\n")
+            parts.append(f'<pre class="kbgen-output {cls}"><code>{html.escape(text)}</code></pre>')
+        elif o["type"] == "image":
+            parts.append(
+                f'<p class="kbgen-figure"><img src="{html.escape(fig_url(o["file"]))}" alt="{html.escape(alt)}" loading="lazy"></p>'
+            )
+    return "\n".join(parts)
+
+
+def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
+    head = "超时" if outcome.status == "timeout" else "运行失败"
+    summary = outcome.message.split("\n", 1)[0]
+    body = outcome.message.split("\n", 1)[1] if "\n" in outcome.message else ""
+    used = ""
+    if notes:
+        used = f"<p>引用它的笔记：{html.escape('、'.join(notes))}</p>"
+    return (
+        '<div class="admonition failure kbgen-error">'
+        f'<p class="admonition-title">代码片段{head}：{html.escape(summary)}</p>'
+        f"{used}<pre><code>{html.escape(body.strip())}</code></pre></div>"
+    )
+
+
+def caption_html(snippet: Snippet, cell: str | None, page_href: str, command: str) -> str:
+    label = f"{snippet.name}#{cell}" if cell else snippet.name
+    return (
+        '<figcaption class="kbgen-caption">'
+        f'<a href="{html.escape(page_href)}">{html.escape(label)}</a> · '
+        f"<code>{html.escape(command)}</code></figcaption>"
+    )
+
+
+def md_link(text: str, rel_target: str, attrs: str = "") -> str:
+    """A Markdown link whose target survives spaces, parentheses and CJK (percent-encoded)."""
+    t = text.replace("[", r"\[").replace("]", r"\]")
+    return f"[{t}]({quote(rel_target)}){attrs}"
+
+
+def snippet_page_markdown(
+    snippet: Snippet,
+    outcome: Outcome,
+    *,
+    fig_url: Callable[[str], str],
+    snippet_rel: str,
+    references: list[tuple[str, str]],
+) -> str:
+    """Markdown of the snippet's page. ``references``: (note src_uri, title) pairs; links are
+    relative to the page source ``snippets/<stem>.md``."""
+    title = snippet.title
+    lines = ["---", f"title: {_yaml_str(title)}", "---", ""]
+    skipped_h1 = False
+    if title == snippet.name:
+        lines += [f"# {snippet.name}", ""]
+    status = STATUS_ZH.get(outcome.status, outcome.status)
+    lines += [
+        '<div class="kbgen-snippet-meta" markdown>',
+        "",
+        f"**代码片段** `{snippet_rel}` · 状态：{status} · 运行用时 {outcome.run_seconds:.2f} s",
+        "",
+        "本地运行（在仓库根目录）：",
+        "",
+        "```bash",
+        run_command(snippet_rel),
+        "```",
+        "",
+        "下载："
+        + md_link(snippet.name, snippet.name, "{ download }")
+        + " · "
+        + md_link(f"{snippet.stem}.ipynb（已执行的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
+        "",
+        "</div>",
+        "",
+    ]
+    for cell in snippet.cells:
+        if cell.kind == "markdown":
+            src = cell.source
+            if not skipped_h1 and title != snippet.name:
+                body = src.splitlines()
+                if body and body[0].startswith("# "):
+                    lines += [f"# {title}", ""]
+                    src = "\n".join(body[1:])
+                    skipped_h1 = True
+            lines += [src, ""]
+            continue
+        lines += _code_cell_markdown(cell, outcome, fig_url, snippet.name)
+    lines += ["## 引用此代码片段的笔记", ""]
+    if references:
+        for src_uri, note_title in sorted(set(references), key=lambda r: r[0]):
+            lines.append("- " + md_link(note_title, "../" + src_uri))
+    else:
+        lines.append("暂无笔记引用此代码片段。")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _fence(text: str, lang: str) -> list[str]:
+    n = 3
+    while "`" * n in text:
+        n += 1
+    f = "`" * n
+    return [f + lang, text, f]
+
+
+def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], str], name: str) -> list[str]:
+    out: list[str] = [f'<div class="kbgen-cell" id="cell-{cell.cell_id}" markdown>', ""]
+    if cell.title:
+        out += [f'<p class="kbgen-cell-title"><code>{html.escape(cell.title)}</code> · 第 {cell.line} 行</p>', ""]
+    if cell.source.strip():
+        out += _fence(cell.source, "python") + [""]
+    res = outcome.cell_result(cell.cell_id)
+    if res is not None:
+        body = outputs_html(res["outputs"], fig_url, f"{name}#{cell.cell_id}")
+        if body:
+            out += [body, ""]
+        if res.get("error"):
+            out += [error_html(outcome), ""]
+    elif outcome.status == "timeout" and outcome.result is None and cell is None:
+        pass
+    out += ["</div>", ""]
+    return out
+
+
+def _yaml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def notebook_json(snippet: Snippet, outcome: Outcome) -> str:
+    """The executed notebook (nbformat 4, deterministic cell ids, figures inlined)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    count = 0
+    for cell in snippet.cells:
+        if cell.kind == "markdown":
+            c = nbformat.v4.new_markdown_cell(cell.source)
+        else:
+            count += 1
+            c = nbformat.v4.new_code_cell(cell.source, execution_count=None)
+            if cell.title:
+                c.metadata["title"] = cell.title
+            res = outcome.cell_result(cell.cell_id)
+            if res is not None:
+                c.execution_count = count
+                for o in res["outputs"]:
+                    if o["type"] == "stream":
+                        c.outputs.append(nbformat.v4.new_output("stream", name=o["name"], text=o["text"]))
+                    elif o["type"] == "image" and outcome.dir is not None:
+                        data = (outcome.dir / o["file"]).read_bytes()
+                        mime = {"svg": "image/svg+xml", "png": "image/png"}[o["format"]]
+                        payload = data.decode("utf-8") if o["format"] == "svg" else base64.b64encode(data).decode()
+                        c.outputs.append(nbformat.v4.new_output("display_data", data={mime: payload}))
+                err = res.get("error")
+                if err:
+                    c.outputs.append(
+                        nbformat.v4.new_output(
+                            "error", ename=err["ename"], evalue=err["evalue"], traceback=err["traceback"].splitlines()
+                        )
+                    )
+        c["id"] = f"cell-{cell.index}"
+        nb.cells.append(c)
+    return nbformat.writes(nb)
+
+
+def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet], str], summary: str) -> str:
+    """The site's run-times page (as sphinx-gallery's computation times)."""
+    total = sum(o.run_seconds for o in outcomes)
+    lines = [
+        "---",
+        'title: "代码片段运行时间"',
+        "---",
+        "",
+        "# 代码片段运行时间",
+        "",
+        f"`{summary}`。各代码片段最近一次执行的用时合计 {total:.2f} s（状态为“缓存”的片段本次未重新执行）。",
+        "",
+        "| 代码片段 | 标题 | 状态 | 用时 (s) | 依赖的模块 / 数据文件 |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
+    for o in sorted(outcomes, key=lambda o: (-o.run_seconds, o.snippet.name)):
+        deps = (o.result or {}).get("deps", {})
+        dep_list = list(deps.get("modules", {})) + list(deps.get("files", {}))
+        dep_txt = "<br>".join(f"`{d}`" for d in dep_list) or "—"
+        title = o.snippet.title.replace("|", r"\|")
+        lines.append(
+            f"| {md_link(o.snippet.name, page_href(o.snippet))} | {title} | {STATUS_ZH.get(o.status, o.status)} "
+            f"| {o.run_seconds:.2f} | {dep_txt} |"
+        )
+    lines.append("")
+    return "\n".join(lines)

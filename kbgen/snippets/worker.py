@@ -1,0 +1,270 @@
+"""Child side of execution: runs one snippet cell by cell inside a forked process.
+
+Writes into ``out_dir``: ``result.json`` (outputs per cell, error, dependency manifest),
+figure files, ``progress.json`` (the cell running now, read on timeout) and ``log.txt``
+(anything written straight to the file descriptors). Never imported by the build process
+for execution; the fork server imports it once and forks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from kbgen.snippets.model import Snippet, parse_snippet
+
+#: Bumped whenever the result layout changes; part of every cache key.
+FORMAT_VERSION = 1
+SVG_HASHSALT = "kbgen"
+_EXCLUDED_PARTS = {".venv", "venv", "site-packages", "dist-packages", "__pycache__", ".git", ".cache"}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _CellStream(io.TextIOBase):
+    """A text stream that appends to the running cell's outputs (merging consecutive writes)."""
+
+    def __init__(self, runner: "_Runner", name: str) -> None:
+        self._runner = runner
+        self.name = name
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, s: str) -> int:
+        if s:
+            outs = self._runner.outputs
+            if outs and outs[-1]["type"] == "stream" and outs[-1]["name"] == self.name:
+                outs[-1]["text"] += s
+            else:
+                outs.append({"type": "stream", "name": self.name, "text": s})
+        return len(s)
+
+
+class _Runner:
+    def __init__(self, snippet: Snippet, out_dir: Path, root: Path, fig_format: str) -> None:
+        self.snippet = snippet
+        self.out_dir = out_dir
+        self.root = root
+        self.fig_format = fig_format
+        self.outputs: list[dict[str, Any]] = []
+        self.cell_id = "cell0"
+        self.fig_count: dict[str, int] = {}
+        self.opened: set[str] = set()
+        self.written: set[str] = set()
+        self.path = str(snippet.path.resolve())
+
+    # -- figures -----------------------------------------------------------------------
+    def capture_figures(self) -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        for num in plt.get_fignums():
+            fig = plt.figure(num)
+            k = self.fig_count.get(self.cell_id, 0) + 1
+            self.fig_count[self.cell_id] = k
+            fname = f"{self.cell_id}-{k}.{self.fig_format}"
+            meta = {"Date": None} if self.fig_format == "svg" else {"Software": None}
+            fig.savefig(self.out_dir / fname, format=self.fig_format, metadata=meta)
+            plt.close(fig)
+            self.outputs.append({"type": "image", "file": fname, "format": self.fig_format})
+
+    def _setup_matplotlib(self) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=True)
+            import matplotlib.pyplot as plt
+        except Exception:  # matplotlib is optional for a snippet
+            return
+        matplotlib.rcParams["svg.hashsalt"] = SVG_HASHSALT
+        plt.show = lambda *a, **k: self.capture_figures()  # type: ignore[assignment]
+
+    # -- dependencies ------------------------------------------------------------------
+    def _audit(self, event: str, args: tuple) -> None:
+        if event != "open" or not args:
+            return
+        p = args[0]
+        if isinstance(p, bytes):
+            p = os.fsdecode(p)
+        if not isinstance(p, str):
+            return
+        mode = args[1] if len(args) > 1 else None
+        flags = args[2] if len(args) > 2 else 0
+        if isinstance(mode, str):
+            writing = any(ch in mode for ch in "wax+")
+        else:
+            writing = bool(isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+        ap = os.path.abspath(p)
+        (self.written if writing else self.opened).add(ap)
+
+    def _under_root(self, p: str) -> str | None:
+        try:
+            rel = Path(p).resolve().relative_to(self.root)
+        except (ValueError, OSError):
+            return None
+        if _EXCLUDED_PARTS.intersection(rel.parts):
+            return None
+        return rel.as_posix()
+
+    def dependencies(self, preloaded: set[str]) -> dict[str, dict[str, str]]:
+        modules: dict[str, str] = {}
+        for mod in list(sys.modules.values()):
+            f = getattr(mod, "__file__", None)
+            if not f or f in preloaded or not f.endswith(".py"):
+                continue
+            rel = self._under_root(f)
+            if rel and os.path.abspath(f) != self.path and os.path.isfile(f):
+                modules[rel] = sha256_file(f)
+        files: dict[str, str] = {}
+        out = str(self.out_dir.resolve())
+        for p in self.opened - self.written:
+            if p.endswith((".pyc", ".py")) or p.startswith(out) or not os.path.isfile(p):
+                continue
+            rel = self._under_root(p)
+            if rel and rel not in modules:
+                files[rel] = sha256_file(p)
+        return {"modules": dict(sorted(modules.items())), "files": dict(sorted(files.items()))}
+
+    # -- execution ---------------------------------------------------------------------
+    def _error(self, exc: BaseException, cell_line: int) -> dict[str, Any]:
+        tb = exc.__traceback__
+        # Drop the worker's own frames: the traceback starts at the snippet's first frame.
+        while tb is not None and tb.tb_frame.f_code.co_filename != self.path:
+            tb = tb.tb_next
+        line = cell_line
+        t = tb
+        while t is not None:
+            if t.tb_frame.f_code.co_filename == self.path:
+                line = t.tb_lineno
+            t = t.tb_next
+        if isinstance(exc, SyntaxError) and exc.filename == self.path and exc.lineno:
+            line = exc.lineno
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        return {
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "line": line,
+            "traceback": text,
+        }
+
+    def run(self) -> dict[str, Any]:
+        preloaded = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+        preloaded.discard(None)
+        self._setup_matplotlib()
+        sys.addaudithook(self._audit)
+        g: dict[str, Any] = {"__name__": "__main__", "__file__": self.path, "__builtins__": builtins}
+        cells: list[dict[str, Any]] = []
+        error = None
+        t0 = time.perf_counter()
+        real_out, real_err = sys.stdout, sys.stderr
+        for cell in self.snippet.code_cells:
+            self.outputs = []
+            self.cell_id = cell.cell_id
+            _atomic_write(self.out_dir / "progress.json", json.dumps({"cell": cell.cell_id, "line": cell.line}))
+            c0 = time.perf_counter()
+            sys.stdout, sys.stderr = _CellStream(self, "stdout"), _CellStream(self, "stderr")
+            try:
+                # Padding with newlines compiles the cell at its real line numbers in the .py.
+                code = compile("\n" * cell.start + cell.exec_source, self.path, "exec")
+                exec(code, g)
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    error = self._error(e, cell.line)
+            except BaseException as e:  # noqa: BLE001 - a snippet may raise anything
+                error = self._error(e, cell.line)
+            finally:
+                sys.stdout.flush()
+                sys.stdout, sys.stderr = real_out, real_err
+            try:
+                self.capture_figures()
+            except Exception as e:  # noqa: BLE001
+                error = error or self._error(e, cell.line)
+            cells.append(
+                {
+                    "index": cell.index,
+                    "id": cell.cell_id,
+                    "title": cell.title,
+                    "line": cell.line,
+                    "seconds": round(time.perf_counter() - c0, 4),
+                    "outputs": self.outputs,
+                    **({"error": error} if error else {}),
+                }
+            )
+            if error:
+                error["cell"] = cell.cell_id
+                break
+        seconds = time.perf_counter() - t0
+        torch = sys.modules.get("torch")
+        return {
+            "format": FORMAT_VERSION,
+            "status": "failed" if error else "ok",
+            "seconds": round(seconds, 4),
+            "cells": cells,
+            "error": error,
+            "deps": self.dependencies(preloaded),
+            "env": {"torch_threads": torch.get_num_threads() if torch else None},
+        }
+
+
+def _seed() -> None:
+    import random
+
+    random.seed(0)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(0)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
+
+
+def child_main(req: dict[str, Any]) -> int:
+    """Entry point inside the forked child. Returns the exit code (0 ok, 1 snippet failed)."""
+    os.setsid()  # own process group: a timeout kills the snippet and anything it spawned
+    out_dir = Path(req["out"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), encoding="utf-8", line_buffering=True)
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), encoding="utf-8", line_buffering=True)
+    root = Path(req["root"]).resolve()
+    os.chdir(root)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    path = Path(req["snippet"]).resolve()
+    sys.argv = [str(path)]
+    sys.path.insert(0, str(path.parent))  # as `python snippets/x.py` would
+    _seed()
+    snippet = parse_snippet(path)
+    result = _Runner(snippet, out_dir, root, req.get("fig_format", "svg")).run()
+    _atomic_write(out_dir / "result.json", json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True))
+    return 0 if result["status"] == "ok" else 1
