@@ -1,0 +1,255 @@
+"""MkDocs shell of the reader's-site features (registered as ``kbgen-site``).
+
+``kbgen`` installs it automatically with its defaults (``ensure_site_plugin``); list it
+explicitly after ``kbgen`` to set options::
+
+    plugins:
+      - search
+      - kbgen
+      - kbgen-site:
+          path_dir: 学习路径
+      - offline
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from html import escape
+from pathlib import Path
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+
+from kbgen.site import banner, math
+from kbgen.site.nav import build_nav
+from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
+from kbgen.site.resolve import NoteResolver
+
+log = logging.getLogger("mkdocs.plugins.kbgen.site")
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+#: Files copied into the site: (source under kbgen/assets, destination under site/).
+SITE_ASSETS = {
+    "site/kb.css": "assets/kbgen/kb.css",
+    "site/kb.js": "assets/kbgen/kb.js",
+    "site/logo.svg": "assets/kbgen/logo.svg",
+    "vendor/iframe-worker/shim.js": "assets/kbgen/vendor/iframe-worker/shim.js",
+    "vendor/iframe-worker/LICENSE": "assets/kbgen/vendor/iframe-worker/LICENSE",
+}
+POLYFILL = "assets/kbgen/vendor/iframe-worker/shim.js"
+
+DEFAULT_LABELS = {
+    "step": "第 {n} 步 / 共 {total} 步",
+    "prerequisites": "前置知识",
+    "next": "下一步",
+    "end": "这是学习路径的最后一步",
+    "done": "已学完",
+    "progress": "{level}进度",
+}
+
+
+class SiteConfig(Config):
+    """Options of ``kbgen-site`` (all optional)."""
+
+    #: Folder of the level pages; a vault without it gets no learning-path features.
+    path_dir = c.Type(str, default="学习路径")
+    #: Level page names (file stems) in path order; other level pages follow by ``order:``/name.
+    levels = c.ListOfItems(c.Type(str), default=["入门级", "进阶级", "专家级"])
+    #: Generate ``nav`` from the path (ignored when mkdocs.yml has its own ``nav``).
+    path_nav = c.Type(bool, default=True)
+    #: Nav section title of the path's overview page (``<path_dir>/index.md``), if any.
+    path_title = c.Type(str, default="学习路径")
+    #: Level / prerequisites / next-step banner on each note.
+    banner = c.Type(bool, default=True)
+    #: Fail the build when a prerequisite comes at or after its note on the path.
+    check_prerequisites = c.Type(bool, default=True)
+    #: Render TeX math to MathML at build time (adds ``pymdownx.arithmatex`` when missing).
+    math = c.Type(bool, default=True)
+    #: Elements with any of these classes get ``data-search-exclude`` (snippet outputs).
+    search_exclude_classes = c.ListOfItems(
+        c.Type(str), default=["kb-snippet-output", "kbgen-output", "jp-OutputArea", "jp-Cell-outputWrapper"]
+    )
+    #: Texts of the banner and progress box (``str.format`` fields as in the defaults).
+    labels = c.Type(dict, default={})
+
+
+class KbSitePlugin(BasePlugin[SiteConfig]):
+    """Learning-path nav/banners/checks, build-time math, offline assets, reader's JS/CSS."""
+
+    def __init__(self) -> None:
+        self.path: LearningPath | None = None
+        self.meta: dict[str, dict] = {}
+        self.sources: dict[str, str] = {}
+        self.resolver: NoteResolver | None = None
+        self._user_nav = None
+
+    # -- configuration ---------------------------------------------------------------
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        self._user_nav = config.nav
+        self.labels = {**DEFAULT_LABELS, **self.config.labels}
+        exts = config.markdown_extensions
+        if self.config.math and "pymdownx.arithmatex" not in exts:
+            exts.append("pymdownx.arithmatex")
+            config.mdx_configs["pymdownx.arithmatex"] = {"generic": True}
+        if "pymdownx.tasklist" not in exts:
+            exts.append("pymdownx.tasklist")
+            config.mdx_configs["pymdownx.tasklist"] = {"custom_checkbox": True, "clickable_checkbox": True}
+        for css in ("assets/kbgen/kb.css",):
+            if css not in [str(x) for x in config.extra_css]:
+                config.extra_css.append(css)
+        if "assets/kbgen/kb.js" not in [str(x) for x in config.extra_javascript]:
+            config.extra_javascript.append("assets/kbgen/kb.js")
+        # Material's offline plugin would add iframe-worker from unpkg.com; use the local copy.
+        polyfills = [p for p in config.extra.get("polyfills", []) if "iframe-worker" not in str(p)]
+        config.extra["polyfills"] = [POLYFILL, *polyfills]
+        return config
+
+    # -- files, path, nav ------------------------------------------------------------
+    @event_priority(-50)  # after kbgen (and others) added their generated pages
+    def on_files(self, files: Files, config: MkDocsConfig) -> Files:
+        for src, dest in SITE_ASSETS.items():
+            if files.get_file_from_path(dest) is None:
+                files.append(File.generated(config, dest, abs_src_path=str(ASSETS / src)))
+        self.sources = {}
+        for f in files.documentation_pages():
+            try:
+                self.sources[f.src_uri] = f.content_string
+            except (OSError, UnicodeDecodeError, TypeError):
+                continue
+        self.meta = {src: split_frontmatter(text)[0] for src, text in self.sources.items()}
+        self.resolver = NoteResolver(self.meta)
+        self.path = read_path(self.sources, self.config.path_dir, self.resolver, self.config.levels, log.info)
+        if self.path is None:
+            return files
+        if self.config.check_prerequisites:
+            problems = check_order(self.path, self.sources, self.resolver)
+            if problems:
+                raise PluginError("Learning path order:\n  " + "\n  ".join(problems))
+        self._warn_levels()
+        if self.config.path_nav and self._user_nav is None:
+            home = "index.md" if "index.md" in self.sources else None
+            config.nav = build_nav(self.path, list(self.sources), home, self.config.path_title)
+        return files
+
+    def _warn_levels(self) -> None:
+        assert self.path is not None
+        for step in self.path.steps:
+            declared = self.meta.get(step.src, {}).get("level")
+            if declared and declared != step.level:
+                log.warning(
+                    f"learning path: {step.src}: frontmatter level '{declared}' but the note is "
+                    f"listed on {step.level_src}:{step.line} ({step.level})"
+                )
+
+    # -- pages -------------------------------------------------------------------------
+    def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        level = self.path.level_of_page(page.file.src_uri) if self.path else None
+        if level is None or self.resolver is None:
+            return markdown
+        steps = {s.src for s in level.steps}
+        lines = markdown.split("\n")
+        for lineno, target in path_items(markdown):
+            src = self.resolver(target, page.file.src_uri)
+            if src not in steps:
+                continue
+            line = lines[lineno - 1]
+            m = re.match(r"^( {0,3}\d{1,9}[.)][ \t]+)", line)
+            if m:
+                lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + line[m.end():]
+        return "\n".join(lines)
+
+    def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        src = page.file.src_uri
+        if self.config.math:
+            errors = math.MathErrors()
+            html = math.render_arithmatex(html, errors)
+            if "jp-Notebook" in html or "jp-MarkdownCell" in html or "jp-RenderedMarkdown" in html:
+                html = _render_notebook_math(html, errors)
+            for tex, msg in errors.items:
+                line = math.locate(tex, page.markdown or "")
+                where = f"{src}:{line}" if line else src
+                log.warning(f"math: {where}: cannot render ${tex}$ ({msg})")
+        html = self._exclude_from_search(html)
+        top = f'<span hidden data-kb-src="{escape(src)}"></span>'
+        level = self.path.level_of_page(src) if self.path else None
+        if level is not None:
+            top += banner.progress_box(level.name, self.labels)
+        elif self.config.banner and src in self.meta:
+            top += self._note_banner(src, page, files)
+        return _after_h1(html, top)
+
+    def _note_banner(self, src: str, page: Page, files: Files) -> str:
+        meta = self.meta.get(src, {})
+        prereqs = [(self.resolver(t, src) if self.resolver else None, t) for t in prerequisites(meta)]
+        level = meta.get("level") if isinstance(meta.get("level"), str) else None
+        if not level and not prereqs and not (self.path and self.path.step_of(src)):
+            return ""
+
+        def link(target: str) -> tuple[str, str] | None:
+            f = files.get_file_from_path(target)
+            if f is None:
+                return None
+            title = self.meta.get(target, {}).get("title") or posixpath.basename(target)[:-3]
+            return get_relative_url(f.url, page.file.url), str(title)
+
+        return banner.note_banner(src, level, prereqs, self.path, link, self.labels)
+
+    def _exclude_from_search(self, html: str) -> str:
+        classes = self.config.search_exclude_classes
+        if not classes:
+            return html
+        pattern = re.compile(
+            r'<(div|section|pre|figure|table|span)((?:\s[^>]*?)?\sclass="[^"]*\b(?:'
+            + "|".join(re.escape(c) for c in classes)
+            + r')\b[^"]*"[^>]*?)(/?)>'
+        )
+
+        def add(m: re.Match) -> str:
+            if "data-search-exclude" in m.group(2):
+                return m.group(0)
+            return f"<{m.group(1)}{m.group(2)} data-search-exclude{m.group(3)}>"
+
+        return pattern.sub(add, html)
+
+
+_H1_END = re.compile(r"</h1>", re.I)
+
+
+def _after_h1(html: str, block: str) -> str:
+    """Insert ``block`` right after the page's first ``<h1>`` (or at the top when none)."""
+    m = _H1_END.search(html)
+    if m is None:
+        return block + html
+    return html[: m.end()] + "\n" + block + html[m.end():]
+
+
+_NB_MARKDOWN = re.compile(
+    r'(<div[^>]*class="[^"]*(?:jp-RenderedMarkdown|jp-MarkdownOutput|text_cell_render)[^"]*"[^>]*>)(.*?)(</div>)',
+    re.S,
+)
+
+
+def _render_notebook_math(html: str, errors: math.MathErrors) -> str:
+    """``$...$`` inside the notebook's rendered Markdown cells (nbconvert leaves it as text)."""
+    return _NB_MARKDOWN.sub(lambda m: m.group(1) + math.render_dollar_math(m.group(2), errors) + m.group(3), html)
+
+
+def ensure_site_plugin(config: MkDocsConfig) -> None:
+    """Add ``kbgen-site`` with its defaults when mkdocs.yml does not list it (called by ``kbgen``)."""
+    if any(isinstance(p, KbSitePlugin) for p in config.plugins.values()):
+        return
+    plugin = KbSitePlugin()
+    errors, warnings = plugin.load_config({}, config.config_file_path)
+    for key, err in errors:
+        raise PluginError(f"kbgen-site: {key}: {err}")
+    config.plugins["kbgen-site"] = plugin
+    # Added while ``on_config`` runs: MkDocs registers its events in priority order, after the
+    # running handler, so its own ``on_config`` still runs in this same pass.
