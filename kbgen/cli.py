@@ -3,9 +3,129 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def _engine(args: argparse.Namespace):  # -> SnippetEngine (imported lazily: --help stays fast)
+    from kbgen.snippets import SnippetEngine
+
+    return SnippetEngine.from_options(
+        args.root, args.snippets, args.cache, jobs=args.jobs, timeout=args.timeout, docs_dir=Path(args.root, args.docs)
+    )
+
+
+def _find(engine, name: str):
+    engine.load()
+    key = Path(name).name
+    if not key.endswith(".py"):
+        key += ".py"
+    if key not in engine.snippets:
+        raise SystemExit(f"kbgen: no snippet {name!r} in {engine.snippets_dir} (known: {', '.join(sorted(engine.snippets))})")
+    return engine.snippets[key]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one snippet exactly as the build does; write its outputs to a folder."""
+    from kbgen.snippets import render
+
+    engine = _engine(args)
+    s = _find(engine, args.snippet)
+    outcome = engine.executor.run([s], force=not args.cached)[s.name]
+    out = Path(args.out) if args.out else Path(args.root, args.cache, "out", s.stem)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for fig in outcome.figures():
+        if outcome.dir is not None and (outcome.dir / fig).exists():
+            shutil.copyfile(outcome.dir / fig, out / fig)
+    (out / f"{s.stem}.ipynb").write_text(render.notebook_json(s, outcome), encoding="utf-8")
+    if outcome.result is not None:
+        (out / "result.json").write_text(json.dumps(outcome.result, ensure_ascii=False, indent=1), encoding="utf-8")
+    for cell in (outcome.result or {}).get("cells", []):
+        for o in cell["outputs"]:
+            if o["type"] == "stream":
+                print(f"[{cell['id']}] " + o["text"].rstrip("\n").replace("\n", f"\n[{cell['id']}] "))
+            else:
+                print(f"[{cell['id']}] figure {out / o['file']}")
+    print(f"kbgen: {s.name} {outcome.status} in {outcome.seconds:.2f} s -> {out}")
+    if not outcome.ok:
+        print(outcome.message, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Stale, failing and unused snippets and broken snippet references, without a site build."""
+    from kbgen.snippets.cache import HashMemo, cache_key
+    from kbgen.snippets.model import validate
+    from kbgen.snippets.refs import scan_notes
+
+    engine = _engine(args)
+    engine.load()
+    if args.run:
+        engine.execute()
+    hashes = HashMemo(engine.root)
+    last = {e["name"]: e for e in engine.cache.read_state("last-report.json").get("snippets", [])}
+    refs = scan_notes(Path(args.root, args.docs)) if Path(args.root, args.docs).is_dir() else []
+    used = {r.name for r in refs}
+    problems = 0
+    lines: list[str] = []
+    for name, s in sorted(engine.snippets.items()):
+        for p in validate(s):
+            lines.append(f"invalid   {p}")
+            problems += 1
+        o = engine.outcomes.get(name)
+        if o is not None and not o.ok:
+            lines.append(f"failing   {o.message.splitlines()[0]}")
+            problems += 1
+            continue
+        entry, reason = engine.cache.lookup(cache_key(s.text.encode("utf-8"), engine.executor.fig_format), hashes)
+        if entry is None:
+            prev = last.get(name, {})
+            if prev.get("status") in ("failed", "timeout"):
+                lines.append(f"failing   {(prev.get('error') or name).splitlines()[0]} (last build)")
+                problems += 1
+            else:
+                lines.append(f"stale     {engine.snippet_rel(s)} ({reason}: will execute on the next build)")
+        if name not in used:
+            lines.append(f"unused    {engine.snippet_rel(s)} (no note links or embeds it)")
+    for r in refs:
+        s = engine.snippets.get(r.name)
+        where = f"{args.docs}/{r.note}:{r.line}"
+        if s is None:
+            lines.append(f"broken    {where}: [[{r.name}]] names no snippet in {engine.snippets_dir.name}/")
+            problems += 1
+        elif r.cell and s.cell(r.cell) is None:
+            titles = ", ".join(c.title for c in s.code_cells if c.title)
+            lines.append(f"broken    {where}: {r.name} has no cell titled {r.cell!r} (titles: {titles})")
+            problems += 1
+    print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
+    print(f"kbgen check: {len(engine.snippets)} snippets, {len(refs)} references, {problems} problem(s)")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kbgen", description=__doc__)
-    parser.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="kbgen", description="kbgen: executable snippets for an Obsidian-style vault.")
+    parser.add_argument("--root", default=".", help="project root (default: .)")
+    parser.add_argument("--snippets", default="snippets", help="snippets folder, relative to the root")
+    parser.add_argument("--docs", default="docs", help="notes folder, relative to the root")
+    parser.add_argument("--cache", default=".cache/kbgen", help="cache folder, relative to the root")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel snippets (default: cores)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="default per-snippet timeout, s")
+    sub = parser.add_subparsers(dest="cmd")
+    run = sub.add_parser("run", help="run one snippet as the build does and write its outputs to a folder")
+    run.add_argument("snippet", help="name or path, e.g. self_attention or snippets/self_attention.py")
+    run.add_argument("--out", help="output folder (default: <cache>/out/<name>)")
+    run.add_argument("--cached", action="store_true", help="reuse a valid cache entry instead of executing")
+    check = sub.add_parser("check", help="report stale, failing, unused snippets and broken snippet references")
+    check.add_argument("--run", action="store_true", help="execute stale snippets first (through the cache)")
+    args = parser.parse_args(argv)
+    if args.cmd == "run":
+        return cmd_run(args)
+    if args.cmd == "check":
+        return cmd_check(args)
+    parser.print_help()
     return 0

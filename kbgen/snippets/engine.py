@@ -13,7 +13,7 @@ from typing import Any
 from kbgen.contracts import SnippetRefError
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache, HashMemo, cache_key
-from kbgen.snippets.forkserver import ForkServer
+from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
 from kbgen.snippets.model import Snippet, parse_snippet, validate
 from kbgen.snippets.refs import scan_notes
 from kbgen.snippets.render import Outcome
@@ -42,8 +42,12 @@ class Executor:
     """Runs snippets through the cache: a valid entry is reused, anything else runs in a
     forked child (up to ``jobs`` at once) and is committed only on success."""
 
-    def __init__(self, root: Path, cache: Cache, jobs: int, timeout: float, fig_format: str = "svg") -> None:
+    def __init__(
+        self, root: Path, cache: Cache, jobs: int, timeout: float, fig_format: str = "svg",
+        preload: tuple[str, ...] = DEFAULT_PRELOAD,
+    ) -> None:
         self.root = root
+        self.preload = preload
         self.cache = cache
         self.jobs = max(1, jobs)
         self.timeout = timeout
@@ -75,7 +79,7 @@ class Executor:
                 timings = self.cache.read_state("timings.json")
                 todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
                 workers = min(self.jobs, len(todo))
-                self._server = ForkServer(self.root, threads=max(1, available_cores() // workers))
+                self._server = ForkServer(self.root, threads=max(1, available_cores() // workers), preload=self.preload)
                 try:
                     self._server.start()  # paid once: preloads torch/numpy/matplotlib
                     with ThreadPoolExecutor(workers) as pool:
@@ -142,11 +146,12 @@ class SnippetEngine:
         fig_format: str = "svg",
         site_prefix: str = "snippets",
         python_cmd: str = ".venv/bin/python",
+        preload: tuple[str, ...] = DEFAULT_PRELOAD,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
         self.cache = Cache(cache_dir if cache_dir.is_absolute() else self.root / cache_dir, self.root)
-        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format)
+        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload)
         self.strict = strict
         self.docs_dir = docs_dir
         self.prefix = site_prefix.strip("/")

@@ -234,6 +234,28 @@ class _Runner:
         }
 
 
+def _content_checked_bytecode(root: Path) -> None:
+    """Validate ``.pyc`` of project modules by content, not mtime: an edit within the same
+    second that keeps the file size would otherwise run stale bytecode (and the manifest would
+    record a hash of code that did not run)."""
+    import importlib.machinery
+    import zlib
+
+    loader = importlib.machinery.SourceFileLoader
+    orig = loader.path_stats
+    prefix = str(root) + os.sep
+
+    def path_stats(self: Any, path: str) -> dict[str, Any]:
+        st = orig(self, path)
+        if path.startswith(prefix) and not _EXCLUDED_PARTS.intersection(Path(path).parts):
+            with open(path, "rb") as f:
+                data = f.read()
+            st = {"mtime": zlib.crc32(data), "size": len(data)}
+        return st
+
+    loader.path_stats = path_stats  # type: ignore[method-assign]
+
+
 def _seed() -> None:
     import random
 
@@ -263,6 +285,7 @@ def child_main(req: dict[str, Any]) -> int:
     path = Path(req["snippet"]).resolve()
     sys.argv = [str(path)]
     sys.path.insert(0, str(path.parent))  # as `python snippets/x.py` would
+    _content_checked_bytecode(root)
     _seed()
     snippet = parse_snippet(path)
     result = _Runner(snippet, out_dir, root, req.get("fig_format", "svg")).run()
