@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "snippets_project"))
 from snippets_helpers import BOOT, engine, make_project, statuses, write  # noqa: E402
+
+HELPERS = Path(__file__).parent / "fixtures" / "snippets_project"
 
 
 @pytest.fixture()
@@ -146,7 +148,7 @@ def test_sigkilled_build_leaves_a_usable_cache(tmp_path: Path) -> None:
     )
     write(root / "snippets/slow.py", BOOT + "# %% a\nimport os, time\nopen('slow.pid','w').write(str(os.getpid()))\ntime.sleep(60)\n")
     drv = subprocess.Popen(
-        [sys.executable, "-c", _KILL_DRIVER.format(tests=str(Path(__file__).parent), root=str(root))],
+        [sys.executable, "-c", _KILL_DRIVER.format(tests=str(HELPERS), root=str(root))],
         cwd=root,
     )
     deadline = time.time() + 60
@@ -178,7 +180,7 @@ def test_concurrent_builds_serialise_on_the_lock(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", {"one.py": "# %% a\nimport time\ntime.sleep(1)\nprint(1)\n"})
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _KILL_DRIVER.format(tests=str(Path(__file__).parent), root=str(root))], cwd=root
+            [sys.executable, "-c", _KILL_DRIVER.format(tests=str(HELPERS), root=str(root))], cwd=root
         )
         for _ in range(2)
     ]
