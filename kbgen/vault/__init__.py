@@ -1,0 +1,42 @@
+"""Obsidian vault semantics for kbgen: one index, read by every feature.
+
+API (all paths are vault-relative POSIX paths *with* extension, e.g. ``"核心组件/位置编码.md"``;
+lines are 1-based lines of the source file, frontmatter included)::
+
+    from kbgen.vault import VaultIndex, parse_note
+
+    index = VaultIndex.from_dir("docs", snippets=provider)   # or VaultIndex(notes, attachments)
+    index.notes                      # {path: Note}, sorted by path
+    note = index.notes["核心组件/自注意力机制.md"]
+    note.title, note.name, note.folder, note.aliases, note.description
+    note.frontmatter                 # the YAML dict (level, prerequisites, ...)
+    note.tags                        # frontmatter + inline tags, no "#"
+    note.headings                    # [Heading(level, text, id, line)]; id = the page's real id
+    note.links                       # [Link(target, subpath, alias, embed, line, field)];
+                                     # field = frontmatter key for links in frontmatter values
+    index.resolve("位置编码", from_note="核心组件/多头注意力.md")
+        # -> Resolution(kind="note"|"attachment"|"snippet"|"unresolved"|"error",
+        #               path, note, candidates (ties), message)
+    index.outlinks(path), index.backlinks(path)   # [path], body + frontmatter links
+    index.frontmatter(path); index.frontmatter_links(path, "prerequisites")  # [Resolution]
+    index.tags()                     # {tag: [path]} (a nested tag also counts for its parents)
+    index.snippet_references()       # {"x.py": [(path, line)]}
+
+Inside a build, the MkDocs plugin holds the index: ``config.plugins["kbgen"].index``
+(set in ``on_files``, before other plugins' default-priority ``on_files``... use
+``@event_priority(-50)`` or later events to read it).
+
+Resolution follows Obsidian: exact vault path, then a note of that name (or path suffix) in
+the linking note's folder, then the shortest path; remaining ties pick the first by path and
+are reported with every candidate; frontmatter ``aliases`` last; case-insensitive.
+``.py`` targets go to the ``SnippetProvider`` (:mod:`kbgen.contracts`); ``../x.py`` is an error.
+
+Rendering: :class:`kbgen.vault.render.Renderer` rewrites a page (wikilinks -> relative ``.md``
+links, embeds, tags, unresolved links), :class:`kbgen.vault.mdext.VaultExtension` is the
+Python-Markdown extension around it (plus Obsidian callout types on ``pymdownx.quotes``),
+:mod:`kbgen.vault.pages` generates backlinks, tag, graph, home and folder pages.
+"""
+
+from kbgen.vault.index import Heading, Link, Note, Resolution, VaultIndex, parse_note
+
+__all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "parse_note"]

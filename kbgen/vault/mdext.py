@@ -1,0 +1,62 @@
+"""The Python-Markdown extension: Obsidian syntax for one page, read from a ``VaultIndex``.
+
+Usable outside MkDocs (e.g. Zensical or plain ``markdown.markdown``)::
+
+    ext = VaultExtension(renderer=Renderer(index))
+    ext.set_page("核心组件/自注意力机制.md")
+    html = markdown.markdown(text, extensions=[ext, "pymdownx.quotes", "attr_list", "md_in_html"],
+                             extension_configs={"pymdownx.quotes": {"callouts": True}})
+"""
+
+from __future__ import annotations
+
+from markdown import Extension, Markdown
+from markdown.preprocessors import Preprocessor
+
+from kbgen.vault.callouts import CalloutClassProcessor
+from kbgen.vault.render import Renderer
+
+
+class _WikiPreprocessor(Preprocessor):
+    def __init__(self, md: Markdown, ext: "VaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, lines: list[str]) -> list[str]:
+        ext = self.ext
+        if ext.page_path is None:
+            return lines
+        renderer = ext.renderer
+        renderer.stash = self.md.htmlStash.store
+        text = renderer.render("\n".join(lines), ext.page_path, note_path=ext.note_path,
+                               line_offset=ext.line_offset, page_url=ext.page_url)
+        return text.split("\n")
+
+
+class VaultExtension(Extension):
+    """Wikilinks, embeds, tags (preprocessor) and callout types (tree processor).
+
+    The MkDocs plugin calls ``set_page`` before each page is rendered; Markdown instances
+    are created per page and share this extension instance.
+    """
+
+    def __init__(self, renderer: Renderer, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.renderer = renderer
+        self.page_path: str | None = None
+        self.note_path: str | None = None
+        self.page_url = ""
+        self.line_offset = 0
+
+    def set_page(self, page_path: str | None, *, note_path: str | None = None, page_url: str = "",
+                 line_offset: int = 0) -> None:
+        """Next render is the page at vault path ``page_path`` (None: leave Markdown untouched)."""
+        self.page_path, self.note_path = page_path, note_path or page_path
+        self.page_url, self.line_offset = page_url, line_offset
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        md.registerExtension(self)
+        # Before whitespace normalisation (30) and fence stashing, so offsets match the source.
+        md.preprocessors.register(_WikiPreprocessor(md, self), "kbgen_wikilinks", 35)
+        # Right after pymdownx.quotes' callout tree processor (19.99).
+        md.treeprocessors.register(CalloutClassProcessor(md), "kbgen_callouts", 19.5)

@@ -1,0 +1,121 @@
+"""Generated Markdown: backlinks, tag pages, the graph page, a home page, folder pages.
+
+Pure functions of the index; every link is a relative ``.md`` link that MkDocs resolves.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from kbgen.vault.index import VaultIndex
+from kbgen.vault.render import _text, rel_href, tag_slug
+
+LABELS = {
+    "en": {"backlinks": "Backlinks", "no_backlinks": "No other note links here.", "tags": "Tags",
+           "tag": "Tag", "graph": "Graph", "local_graph": "Local graph", "notes": "Notes",
+           "home": "Home", "folder": "Folder", "notes_tagged": "Notes tagged", "unresolved": "Unresolved link"},
+    "zh": {"backlinks": "反向链接", "no_backlinks": "还没有其他笔记链接到这里。", "tags": "标签",
+           "tag": "标签", "graph": "知识图谱", "local_graph": "局部图谱", "notes": "笔记",
+           "home": "首页", "folder": "文件夹", "notes_tagged": "带有此标签的笔记", "unresolved": "未解析的链接"},
+}
+
+
+def labels_for(language: str | None) -> dict[str, str]:
+    return LABELS["zh" if (language or "").lower().startswith("zh") else "en"]
+
+
+def _link(index: VaultIndex, path: str, page_path: str) -> str:
+    return f"[{_text(index.notes[path].title)}]({rel_href(path, page_path)})"
+
+
+def backlinks_markdown(index: VaultIndex, path: str, labels: dict[str, str]) -> str:
+    """The section appended to note ``path``: the notes linking to it."""
+    items = [f"- {_link(index, p, path)}" for p in index.backlinks(path)]
+    body = "\n".join(items) if items else f"*{labels['no_backlinks']}*"
+    return (f'\n\n<div class="kbgen-backlinks" markdown="block">\n\n## {labels["backlinks"]} '
+            f'{{ #kbgen-backlinks }}\n\n{body}\n\n</div>\n')
+
+
+def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[str, str]:
+    """Vault path -> Markdown of ``<tags_dir>/index.md`` and one page per tag (nested tags too)."""
+    tags = index.tags()
+    pages = {}
+    overview = f"{tags_dir}/index.md"
+    rows = [f"# {labels['tags']}\n"]
+    for tag, notes in tags.items():
+        depth = tag.count("/")
+        rows.append(f"{'    ' * depth}- [#{_text(tag)}]({rel_href(f'{tags_dir}/{tag_slug(tag)}.md', overview)}) ({len(notes)})")
+    pages[overview] = "\n".join(rows) + "\n"
+    for tag, notes in tags.items():
+        path = f"{tags_dir}/{tag_slug(tag)}.md"
+        lines = [f"---\ntitle: '#{tag}'\n---\n", f"# #{_text(tag)}\n", f"{labels['notes_tagged']}:\n"]
+        lines += [f"- {_link(index, p, path)}" for p in notes]
+        children = [t for t in tags if t.startswith(tag + "/") and t.count("/") == tag.count("/") + 1]
+        if children:
+            lines.append("")
+            lines += [f"- [#{_text(c)}]({rel_href(f'{tags_dir}/{tag_slug(c)}.md', path)})" for c in children]
+        lines.append(f"\n[{labels['tags']}]({rel_href(overview, path)})")
+        pages[path] = "\n".join(lines) + "\n"
+    return pages
+
+
+def graph_div(node: str | None, height: int) -> str:
+    """The element the graph script fills: the whole vault (``node`` None) or a local graph."""
+    attr = f' data-node="{json.dumps(node)[1:-1]}"' if node else ""
+    kind = "kbgen-local-graph" if node else "kbgen-global-graph"
+    return f'<div class="kbgen-graph {kind}"{attr} style="height:{height}px"></div>'
+
+
+def local_graph_markdown(path: str, labels: dict[str, str]) -> str:
+    return (f'\n\n<details class="kbgen-local-graph-box" open markdown="block">\n'
+            f'<summary>{labels["local_graph"]}</summary>\n\n{graph_div(path, 300)}\n\n</details>\n')
+
+
+def graph_page(labels: dict[str, str]) -> str:
+    return f"---\ntitle: {labels['graph']}\n---\n\n# {labels['graph']}\n\n{graph_div(None, 640)}\n"
+
+
+def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_dir: str | None,
+              graph_path: str | None) -> str:
+    """A home page for a vault without ``index.md``: notes by folder, tags, the graph."""
+    out = [f"# {site_name}\n"]
+    if graph_path:
+        out.append(f"{graph_div(None, 420)}\n")
+        out.append(f"[{labels['graph']}]({rel_href(graph_path, 'index.md')})\n")
+    out.append(f"## {labels['notes']}\n")
+    last = None
+    for p, n in index.notes.items():
+        folder = posixpath.dirname(p)
+        if folder != last:
+            if folder:
+                out.append(f"\n**{_text(folder)}/**\n")
+            last = folder
+        out.append(f"- {_link(index, p, 'index.md')}")
+    tags = index.tags()
+    if tags and tags_dir:
+        out.append(f"\n## {labels['tags']}\n")
+        out.append(" ".join(f"[#{_text(t)}]({rel_href(f'{tags_dir}/{tag_slug(t)}.md', 'index.md')})"
+                            f"{{ .kbgen-tag }}" for t in tags))
+    return "\n".join(out) + "\n"
+
+
+def folder_pages(index: VaultIndex, existing: set[str], labels: dict[str, str]) -> dict[str, str]:
+    """``<folder>/index.md`` for each note folder without one: its notes and subfolders."""
+    folders: set[str] = set()
+    for p in index.notes:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folders.add("/".join(parts[:i]))
+    pages = {}
+    for folder in sorted(folders):
+        path = f"{folder}/index.md"
+        if path in existing:
+            continue
+        name = folder.rsplit("/", 1)[-1]
+        lines = [f"---\ntitle: {json.dumps(name, ensure_ascii=False)}\n---\n", f"# {_text(name)}\n"]
+        subs = sorted(f for f in folders if posixpath.dirname(f) == folder)
+        lines += [f"- [{_text(s.rsplit('/', 1)[-1])}/]({rel_href(f'{s}/index.md', path)})" for s in subs]
+        lines += [f"- {_link(index, p, path)}" for p in index.notes if posixpath.dirname(p) == folder]
+        pages[path] = "\n".join(lines) + "\n"
+    return pages

@@ -1,0 +1,266 @@
+"""Rewrite one page's Obsidian Markdown into plain Markdown + stashed HTML, from the index.
+
+Wikilinks become relative Markdown links to the target's ``.md`` source (MkDocs turns them
+into page URLs, with or without directory URLs), so every link kbgen writes is relative.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from html import escape
+from typing import Callable
+from urllib.parse import quote
+
+from kbgen.contracts import SnippetProvider, SnippetRefError
+from kbgen.vault import scan
+from kbgen.vault.index import IMAGE_EXTS, Note, VaultIndex
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A link the build reports. ``level``: "unresolved" | "ambiguous" | "cycle" | "error"."""
+
+    note: str
+    line: int
+    level: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.note}:{self.line}: {self.message}"
+
+
+def rel_href(target: str, page_path: str, fragment: str | None = None) -> str:
+    """Relative, URL-quoted link from the source file ``page_path`` to vault path ``target``."""
+    rel = posixpath.relpath(target, posixpath.dirname(page_path) or ".")
+    href = _url_escape(rel)
+    return f"{href}#{_url_escape(fragment)}" if fragment else href
+
+
+_URL_UNSAFE = re.compile(r"[%\s()<>#?\"'\[\]\\]")
+
+
+def _url_escape(s: str) -> str:
+    """Percent-encode only what breaks a Markdown link (MkDocs compares fragments unquoted)."""
+    return _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=""), s)
+
+
+def _text(s: str) -> str:
+    """Escape ``s`` for a Markdown link text."""
+    return re.sub(r"([\\\[\]`*_<>])", r"\\\1", s)
+
+
+def tag_slug(tag: str) -> str:
+    """File-name form of a tag (nested tags keep their folders)."""
+    return "/".join(re.sub(r"[^\w\-]+", "-", part).strip("-") or "tag" for part in tag.split("/"))
+
+
+_EMBED_LINE = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*)$")
+_BLOCK_ID = re.compile(r"[ \t]\^([\w-]+)[ \t]*$")
+
+
+@dataclass
+class Renderer:
+    """Renders pages of one build. ``stash(html) -> placeholder`` keeps HTML from Markdown."""
+
+    index: VaultIndex
+    snippets: SnippetProvider | None = None
+    stash: Callable[[str], str] = lambda html: html
+    tags_dir: str | None = "tags"  # vault folder of generated tag pages; None: tags stay text
+    labels: dict = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    _embed_counter: int = 0
+
+    # ---- entry point --------------------------------------------------------------------
+    def render(self, text: str, page_path: str, *, note_path: str | None = None, line_offset: int = 0,
+               page_url: str = "", _stack: tuple = ()) -> str:
+        """Rewrite ``text`` (a page body) for the page at vault path ``page_path``.
+
+        ``note_path`` is the note the text comes from (resolution is relative to it; it
+        differs from ``page_path`` inside embeds); ``line_offset`` maps text lines to file lines.
+        """
+        note_path = note_path if note_path is not None else page_path
+        if not _stack and note_path in self.index.notes:
+            _stack = ((note_path, ""),)
+        masked = scan.mask_code(text)
+        edits: list[tuple[int, int, str]] = []
+        for ref in scan.find_wikilinks(text, masked):
+            line = line_offset + ref.line + 1
+            edits.append((ref.start, ref.end, self._wikilink(ref, text, page_path, note_path, line, page_url, _stack)))
+        if self.tags_dir is not None:
+            for tag, start, end in scan.find_tags(text, masked):
+                href = rel_href(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path)
+                edits.append((start, end, f"[#{_text(tag)}]({href}){{ .kbgen-tag }}"))
+        edits.sort()
+        out, pos = [], 0
+        for start, end, repl in edits:
+            out.append(text[pos:start])
+            out.append(repl)
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    # ---- one wikilink -------------------------------------------------------------------
+    def _report(self, note: str, line: int, level: str, message: str) -> None:
+        self.problems.append(Problem(note, line, level, message))
+
+    def _unresolved(self, shown: str, why: str, error: bool = False) -> str:
+        cls = "kbgen-unresolved kbgen-error" if error else "kbgen-unresolved"
+        return f'<span class="{cls}" title="{escape(why)}">{escape(shown)}</span>'
+
+    def _wikilink(self, ref: scan.WikiRef, text: str, page_path: str, note_path: str, line: int,
+                  page_url: str, stack: tuple) -> str:
+        res = self.index.resolve(ref.target, note_path)
+        raw = text[ref.start: ref.end]
+        if res.ambiguous:
+            self._report(note_path, line, "ambiguous", res.message)
+        if res.kind == "error":
+            self._report(note_path, line, "error", res.message)
+            return self._unresolved(raw, res.message, error=True)
+        if res.kind == "unresolved":
+            self._report(note_path, line, "unresolved", f"unresolved link {raw}: {res.message}")
+            return self._unresolved(ref.alias or ref.target or raw, res.message)
+        if res.kind == "snippet":
+            return self._snippet(ref, res.path, raw, page_path, note_path, line, page_url, text)
+        if res.kind == "attachment":
+            return self._attachment(ref, res.path, page_path)
+        note = res.note
+        assert note is not None
+        if ref.embed and self._own_line(text, ref) is not None and "|" not in text[ref.start - 1: ref.start]:
+            return self._embed_note(ref, note, raw, page_path, note_path, line, page_url, text, stack)
+        return self._note_link(ref, note, page_path, note_path, line)
+
+    def _note_link(self, ref: scan.WikiRef, note: Note, page_path: str, note_path: str, line: int) -> str:
+        fragment = None
+        shown = ref.alias
+        if ref.subpath and not ref.subpath.startswith("^"):
+            h = note.heading(ref.subpath)
+            if h is None:
+                self._report(note_path, line, "unresolved",
+                             f"no heading {ref.subpath!r} in {note.path}; linking to the note")
+            else:
+                fragment = h.id
+            if not shown:
+                heading = ref.subpath.split("#")[-1]
+                shown = f"{ref.target} > {heading}" if ref.target else heading
+        if not shown:
+            shown = ref.target.rsplit("/", 1)[-1] if ref.target else note.title
+            if shown.lower().endswith(".md"):
+                shown = shown[:-3]
+        if note.path == page_path and fragment:
+            href = "#" + _url_escape(fragment)
+        else:
+            href = rel_href(note.path, page_path, fragment)
+        return f"[{_text(shown)}]({href}){{ .kbgen-link }}"
+
+    def _attachment(self, ref: scan.WikiRef, path: str, page_path: str) -> str:
+        href = rel_href(path, page_path)
+        name = posixpath.basename(path)
+        if ref.embed and posixpath.splitext(path)[1].lower() in IMAGE_EXTS:
+            attrs = []
+            if ref.alias:
+                m = re.fullmatch(r"(\d+)(?:x(\d+))?", ref.alias.strip())
+                if m:
+                    attrs.append(f'width="{m.group(1)}"')
+                    if m.group(2):
+                        attrs.append(f'height="{m.group(2)}"')
+            alt = ref.alias if ref.alias and not attrs else posixpath.splitext(name)[0]
+            return f"![{_text(alt)}]({href}){{ {' '.join(attrs + ['.kbgen-image'])} }}"
+        return f"[{_text(ref.alias or name)}]({href}){{ .kbgen-link }}"
+
+    @staticmethod
+    def _own_line(text: str, ref: scan.WikiRef) -> str | None:
+        """The line prefix (blockquote markers, indentation) when the embed is alone on its line."""
+        ls = text.rfind("\n", 0, ref.start) + 1
+        le = text.find("\n", ref.end)
+        le = len(text) if le < 0 else le
+        if text[ref.end:le].strip():
+            return None
+        m = _EMBED_LINE.match(text[ls: ref.start])
+        return m.group(1) if m else None
+
+    @staticmethod
+    def _block(body: str, prefix: str) -> str:
+        """``body`` as a block in place of an embed alone on its line after ``prefix``.
+
+        Every line repeats the prefix (blockquote markers, list indentation) so an embed inside
+        a callout or list item stays inside it; blank lines around keep it a separate block.
+        """
+        cont = re.sub(r"[-*+]|\d+[.)]", lambda m: " " * len(m.group(0)), prefix)
+        lines = [(cont + l).rstrip() if l else cont.rstrip() for l in body.split("\n")]
+        return "\n" + "\n".join(lines) + "\n" + cont.rstrip()
+
+    def _embed_note(self, ref: scan.WikiRef, note: Note, raw: str, page_path: str, note_path: str, line: int,
+                    page_url: str, text: str, stack: tuple) -> str:
+        key = (note.path, (ref.subpath or "").lower())
+        if key in stack or len(stack) > 8:
+            chain = " -> ".join(p for p, _ in stack + (key,))
+            self._report(note_path, line, "cycle", f"embed cycle {raw}: {chain}")
+            return self._unresolved(raw, "embed cycle: " + chain)
+        section, first = self._section(note, ref.subpath, note_path, line)
+        self._embed_counter += 1
+        section = self._isolate_headings(section, self._embed_counter)
+        inner = self.render(section, page_path, note_path=note.path, line_offset=first, page_url=page_url,
+                            _stack=stack + (key,))
+        title = note.title + (f" > {ref.subpath}" if ref.subpath else "")
+        frag = None
+        if ref.subpath and not ref.subpath.startswith("^"):
+            h = note.heading(ref.subpath)
+            frag = h.id if h else None
+        head = f"[{_text(title)}]({rel_href(note.path, page_path, frag)}){{ .kbgen-embed-title }}"
+        body = f'<div class="kbgen-note-embed" markdown="block">\n\n{head}\n\n{inner.strip()}\n\n</div>\n'
+        prefix = self._own_line(text, ref) or ""
+        return self._block(body, prefix)
+
+    def _section(self, note: Note, subpath: str | None, note_path: str, line: int) -> tuple[str, int]:
+        """(markdown, line offset) of a whole note body, a heading's section, or a ``^block``."""
+        body = note.body
+        if not subpath:
+            return body, note.body_offset
+        lines = note.source.split("\n")
+        if subpath.startswith("^"):
+            for i, l in enumerate(lines[note.body_offset:], note.body_offset):
+                m = _BLOCK_ID.search(l)
+                if m and m.group(1) == subpath[1:]:
+                    return l[: m.start()], i
+            self._report(note_path, line, "unresolved", f"no block ^{subpath[1:]} in {note.path}")
+            return body, note.body_offset
+        h = note.heading(subpath)
+        if h is None:
+            self._report(note_path, line, "unresolved", f"no heading {subpath!r} in {note.path}; embedding the note")
+            return body, note.body_offset
+        end = len(lines)
+        for other in note.headings:
+            if other.line > h.line and other.level <= h.level:
+                end = other.line - 1
+                break
+        return "\n".join(lines[h.line - 1: end]), h.line - 1
+
+    @staticmethod
+    def _isolate_headings(section: str, n: int) -> str:
+        """Give embedded headings their own ids so the host page's heading ids do not shift."""
+        masked = scan.mask_code(section)
+        lines = section.split("\n")
+        for h in scan.find_headings(section, masked):
+            if h.explicit_id is None:
+                lines[h.line] = lines[h.line].rstrip() + f" {{ #kbgen-embed-{n}-{h.line} }}"
+        return "\n".join(lines)
+
+    def _snippet(self, ref: scan.WikiRef, name: str, raw: str, page_path: str, note_path: str, line: int,
+                 page_url: str, text: str) -> str:
+        provider = self.snippets
+        assert provider is not None
+        if not ref.embed:
+            href = rel_href(provider.page_src_uri(name), page_path)
+            return f"[{_text(ref.alias or name)}]({href}){{ .kbgen-link .kbgen-snippet-link }}"
+        try:
+            html = provider.embed_html(name, ref.subpath, page_url=page_url, note=note_path, line=line)
+        except SnippetRefError as exc:
+            self._report(note_path, line, "error", str(exc))
+            return self._unresolved(raw, str(exc), error=True)
+        prefix = self._own_line(text, ref)
+        placeholder = self.stash(html)
+        if prefix is None:
+            return placeholder
+        return self._block(placeholder + "\n", prefix)

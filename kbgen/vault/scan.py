@@ -1,0 +1,178 @@
+"""Low-level scanning of Obsidian Markdown: frontmatter, code masking, headings, wikilinks, tags.
+
+Everything here works on plain strings and is shared by the index (one pass over the vault)
+and the renderer (rewriting a page), so both see exactly the same links, tags and headings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import yaml
+
+# Masking replaces protected characters by this one (same length, so offsets stay valid).
+MASK = "\x00"
+
+_FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FENCE_OPEN = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*(?:(?:[-*+]|\d+[.)])[ \t]+)?)(`{3,}|~{3,})(.*)$")
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?=\S)[^$\n]+?(?<=\S)\$(?!\d)")
+_HTML_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>\n]*>", re.S)
+_ATTR_LIST = re.compile(r"\{:?[ \t]*[#.][^{}\n]*\}")
+_URL = re.compile(r"\bhttps?://[^\s<>()\[\]]+|\]\([^)\n]*\)")
+
+# [[target#heading|alias]] and ![[...]]; the inner text may carry an escaped pipe (tables).
+WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+# Obsidian tags: after whitespace or line start, at least one non-digit character.
+TAG = re.compile(r"(?:(?<=\s)|^)#((?:[\w\-/]*[^\W\d_][\w\-/]*))", re.M)
+HEADING = re.compile(r"^(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
+_CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
+_ATTR_ID = re.compile(r"[ \t]*\{[:]?[ \t]*#([\w\-:.]+)[^}]*\}[ \t]*$")
+
+
+def split_frontmatter(text: str) -> tuple[dict, str, int]:
+    """Split ``text`` into (frontmatter dict, body, number of lines the frontmatter took)."""
+    m = _FRONTMATTER.match(text)
+    if not m:
+        return {}, text, 0
+    try:
+        meta = yaml.safe_load(m.group(1) or "") or {}
+    except yaml.YAMLError:
+        return {}, text, 0
+    if not isinstance(meta, dict):
+        return {}, text, 0
+    return meta, text[m.end():], text[: m.end()].count("\n")
+
+
+def fenced_line_mask(lines: list[str]) -> list[bool]:
+    """For each line, True when it is part of a fenced code block (fence lines included)."""
+    out = [False] * len(lines)
+    fence: tuple[str, int] | None = None
+    for i, line in enumerate(lines):
+        if fence is None:
+            m = _FENCE_OPEN.match(line)
+            if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
+                fence = (m.group(2)[0], len(m.group(2)))
+                out[i] = True
+        else:
+            out[i] = True
+            stripped = line.strip().lstrip(">").strip()
+            if stripped and set(stripped) == {fence[0]} and len(stripped) >= fence[1]:
+                fence = None
+    return out
+
+
+def mask_code(text: str) -> str:
+    """``text`` with fenced code, inline code, math, HTML tags and URLs replaced by MASK.
+
+    The result has the same length and line structure, so regex offsets on it index ``text``.
+    """
+    lines = text.split("\n")
+    fenced = fenced_line_mask(lines)
+    masked = "\n".join(MASK * len(l) if f else l for l, f in zip(lines, fenced))
+
+    def blank(m: re.Match) -> str:
+        return "".join("\n" if c == "\n" else MASK for c in m.group(0))
+
+    for rx in (_INLINE_CODE, _DISPLAY_MATH, _INLINE_MATH, _HTML_TAG, _ATTR_LIST, _URL):
+        masked = rx.sub(blank, masked)
+    return masked
+
+
+@dataclass(frozen=True)
+class WikiRef:
+    """One parsed ``[[...]]`` occurrence. ``start``/``end`` index the scanned text."""
+
+    embed: bool
+    target: str  # the name or path part, e.g. "核心组件/位置编码" or "x.py" ("" = this note)
+    subpath: str | None  # text after "#", e.g. "正弦位置编码" or "^block" or a cell title
+    alias: str | None  # text after "|" (for images: a width like "300")
+    start: int
+    end: int
+    line: int  # 0-based line in the scanned text
+
+
+def parse_wikilink(inner: str) -> tuple[str, str | None, str | None]:
+    """Split the inside of ``[[...]]`` into (target, subpath, alias); ``\\|`` counts as ``|``."""
+    inner = inner.replace("\\|", "|")
+    alias = None
+    if "|" in inner:
+        inner, alias = inner.split("|", 1)
+        alias = alias.strip()
+    subpath = None
+    if "#" in inner:
+        inner, subpath = inner.split("#", 1)
+        subpath = subpath.strip()
+    return inner.strip(), subpath, alias
+
+
+def find_wikilinks(text: str, masked: str | None = None) -> list[WikiRef]:
+    """All wikilinks and embeds in ``text`` outside code (``masked`` = ``mask_code(text)``)."""
+    masked = mask_code(text) if masked is None else masked
+    refs = []
+    line, pos = 0, 0
+    for m in WIKILINK.finditer(masked):
+        line += masked.count("\n", pos, m.start())
+        pos = m.start()
+        target, subpath, alias = parse_wikilink(text[m.start(2): m.end(2)])
+        refs.append(WikiRef(bool(m.group(1)), target, subpath, alias, m.start(), m.end(), line))
+    return refs
+
+
+def find_tags(text: str, masked: str | None = None) -> list[tuple[str, int, int]]:
+    """Inline ``#tags`` outside code/links/headings as (tag, start, end) of the ``#tag`` text."""
+    masked = mask_code(text) if masked is None else masked
+    # Wikilinks are not tag hosts either ([[note#heading]]).
+    masked = WIKILINK.sub(lambda m: MASK * len(m.group(0)), masked)
+    return [(m.group(1).rstrip("/"), m.start(), m.end()) for m in TAG.finditer(masked)]
+
+
+@dataclass(frozen=True)
+class RawHeading:
+    level: int
+    text: str  # Markdown source of the heading text, closing hashes and {#id} removed
+    explicit_id: str | None
+    line: int  # 0-based
+
+
+def find_headings(text: str, masked: str | None = None) -> list[RawHeading]:
+    """ATX headings outside fenced code (``#tag`` lines are tags, not headings, as in Obsidian)."""
+    masked = mask_code(text) if masked is None else masked
+    out = []
+    for i, (line, mline) in enumerate(zip(text.split("\n"), masked.split("\n"))):
+        if not mline.startswith("#"):
+            continue
+        m = HEADING.match(line)
+        if not m:
+            continue
+        body = _CLOSING_HASHES.sub("", m.group(2) or "")
+        explicit = None
+        am = _ATTR_ID.search(body)
+        if am:
+            explicit, body = am.group(1), body[: am.start()]
+        out.append(RawHeading(len(m.group(1)), body.strip(), explicit, i))
+    return out
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPH = re.compile(r"(\*\*|__|\*|~~|==)(.+?)\1")
+
+
+def heading_plain_text(text: str) -> str:
+    """Approximate the text the toc extension slugifies for a heading's Markdown source."""
+
+    def wiki(m: re.Match) -> str:
+        target, subpath, alias = parse_wikilink(m.group(2))
+        if alias:
+            return alias
+        return f"{target} > {subpath}" if subpath and target else (subpath or target)
+
+    text = WIKILINK.sub(wiki, text)
+    text = _INLINE_CODE.sub(lambda m: m.group(2).strip(), text)
+    text = _MD_LINK.sub(lambda m: m.group(1), text)
+    for _ in range(2):
+        text = _EMPH.sub(lambda m: m.group(2), text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return text.replace("\\", "")
