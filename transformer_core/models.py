@@ -162,16 +162,16 @@ class BertModel(nn.Module):
         self.tok_embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = _positional(cfg)
         self.type_embed = nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
-        self.embed_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps) if cfg.embed_norm else nn.Identity()
+        self.embed_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps, bias=cfg.bias) if cfg.embed_norm else nn.Identity()
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(EncoderLayer(**_layer_kwargs(cfg)) for _ in range(cfg.n_layers))
         self.final_norm = _norm(cfg)
-        self.pooler = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.Tanh()) if cfg.pooler else None
+        self.pooler = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias), nn.Tanh()) if cfg.pooler else None
         self.mlm_transform = (
             nn.Sequential(
-                nn.Linear(cfg.d_model, cfg.d_model),
+                nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias),
                 nn.GELU() if cfg.activation.startswith("gelu") else nn.ReLU(),
-                nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps),
+                nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps, bias=cfg.bias),
             )
             if cfg.mlm_transform
             else nn.Identity()
