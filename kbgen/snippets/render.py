@@ -103,10 +103,8 @@ def snippet_page_markdown(
     """Markdown of the snippet's page. ``references``: (note src_uri, title) pairs; links are
     relative to the page source ``snippets/<stem>.md``."""
     title = snippet.title
-    lines = ["---", f"title: {_yaml_str(title)}", "---", ""]
-    skipped_h1 = False
-    if title == snippet.name:
-        lines += [f"# {snippet.name}", ""]
+    lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
+    skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
     status = STATUS_ZH.get(outcome.status, outcome.status)
     lines += [
         '<div class="kbgen-snippet-meta" markdown>',
@@ -127,13 +125,14 @@ def snippet_page_markdown(
         "</div>",
         "",
     ]
+    if not outcome.ok and outcome.result is None:  # timeout / crash: no cell to attach it to
+        lines += [error_html(outcome, [t for _, t in references]), ""]
     for cell in snippet.cells:
         if cell.kind == "markdown":
             src = cell.source
-            if not skipped_h1 and title != snippet.name:
+            if not skipped_h1:
                 body = src.splitlines()
                 if body and body[0].startswith("# "):
-                    lines += [f"# {title}", ""]
                     src = "\n".join(body[1:])
                     skipped_h1 = True
             lines += [src, ""]
@@ -170,8 +169,6 @@ def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], s
             out += [body, ""]
         if res.get("error"):
             out += [error_html(outcome), ""]
-    elif outcome.status == "timeout" and outcome.result is None and cell is None:
-        pass
     out += ["</div>", ""]
     return out
 
