@@ -132,15 +132,18 @@ class ForkServer:
         env["MPLBACKEND"] = "Agg"
         env["PYTHONHASHSEED"] = "0"
         env["SOURCE_DATE_EPOCH"] = "0"
-        kb_parent = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (kb_parent, env.get("PYTHONPATH", "")) if p)
         return env
 
     def start(self) -> None:
         with self._lock:
             if self._proc is not None:
                 return
-            code = f"from kbgen.snippets.forkserver import serve; serve({list(self.preload)!r})"
+            # kbgen's own location goes last on sys.path: it must not shadow the project's modules.
+            kb_parent = str(Path(__file__).resolve().parents[2])
+            code = (
+                f"import sys; sys.path.append({kb_parent!r}); "
+                f"from kbgen.snippets.forkserver import serve; serve({list(self.preload)!r})"
+            )
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", code],
                 stdin=subprocess.PIPE,

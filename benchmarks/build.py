@@ -1,0 +1,197 @@
+"""Build performance of kbgen's snippet engine vs mkdocs-jupyter (``execute: true``).
+
+Runs on a temporary copy of the project (the real tree is never edited) and prints one table:
+serial plain runs of every snippet, kbgen cold / warm / prose-edit / module-edit builds, a plain
+``mkdocs build`` with snippet execution off, and mkdocs-jupyter building the same snippets
+(cache cleared), plus whether each system's cache goes stale after a ``transformer_core`` edit.
+
+    .venv/bin/python benchmarks/build.py [--cpus 0,1] [--skip-jupyter] [--json out.json]
+
+``--cpus`` pins every process to those cores (``taskset``) to reproduce the 2-core target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = {".venv", ".git", "site", ".cache", "node_modules", "tests", "benchmarks", "build", "test-artifacts", ".pytest_cache"}
+MARKER = "KBGEN_BENCH_MARKER_7f3a"
+SUMMARY = re.compile(r"kbgen: (\d+) snippets, (\d+) executed, (\d+) cached, (\d+) failed")
+
+
+def copy_project(dest: Path) -> Path:
+    def ignore(d: str, names: list[str]) -> set[str]:
+        return {n for n in names if (Path(d) == ROOT and n in SKIP) or n == "__pycache__" or n.endswith(".egg-info")}
+
+    shutil.copytree(ROOT, dest, ignore=ignore)
+    return dest
+
+
+def prefix(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 1800) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return time.perf_counter() - t0, r
+
+
+def mkdocs(proj: Path, cpus: str | None, config: str = "mkdocs.yml", site: str = "site") -> tuple[float, str]:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    cmd = prefix(cpus) + [sys.executable, "-m", "mkdocs", "build", "--no-strict", "-f", config, "-d", site]
+    dt, r = timed(cmd, proj, env)
+    if r.returncode != 0:
+        print(r.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"mkdocs build failed ({config})")
+    m = SUMMARY.search(r.stderr)
+    return dt, m.group(0) if m else "(no kbgen summary)"
+
+
+def serial_runs(proj: Path, cpus: str | None, timeout: float) -> dict[str, tuple[float, int]]:
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    out = {}
+    for p in sorted((proj / "snippets").glob("*.py")):
+        if p.name.startswith("_"):
+            continue
+        try:
+            dt, r = timed(prefix(cpus) + [sys.executable, f"snippets/{p.name}"], proj, env, timeout)
+            out[p.name] = (dt, r.returncode)
+        except subprocess.TimeoutExpired:
+            out[p.name] = (timeout, -9)
+    return out
+
+
+def noexec_config(proj: Path) -> str:
+    cfg = yaml.safe_load((proj / "mkdocs.yml").read_text(encoding="utf-8"))
+    plugins = []
+    for p in cfg.get("plugins", []):
+        if p == "kbgen" or (isinstance(p, dict) and "kbgen" in p):
+            opts = dict(p["kbgen"] or {}) if isinstance(p, dict) else {}
+            opts["snippets_dir"] = "_no_snippets_"  # the plugin skips the engine: execution off
+            p = {"kbgen": opts}
+        plugins.append(p)
+    cfg["plugins"] = plugins
+    (proj / "mkdocs.noexec.yml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return "mkdocs.noexec.yml"
+
+
+def jupyter_project(proj: Path, dest: Path) -> Path:
+    (dest / "docs/snippets").mkdir(parents=True)
+    for p in sorted((proj / "snippets").glob("*.py")):
+        if not p.name.startswith("_"):
+            shutil.copyfile(p, dest / "docs/snippets" / p.name)
+    (dest / "docs/index.md").write_text("# mkdocs-jupyter baseline\n", encoding="utf-8")
+    cfg = {
+        "site_name": "baseline",
+        "theme": {"name": "material", "language": "zh"},
+        "plugins": [{"mkdocs-jupyter": {"execute": True, "include": ["*.py"], "allow_errors": True,
+                                         "cache": True, "cache_dir": str(dest / ".cache/mkdocs-jupyter")}}],
+    }
+    (dest / "mkdocs.yml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return dest
+
+
+def jupyter_build(jdir: Path, proj: Path, cpus: str | None) -> float:
+    # The kernel imports the copy's transformer_core (PYTHONPATH before the editable install).
+    env = {**os.environ, "PYTHONPATH": str(proj), "NO_MKDOCS_2_WARNING": "1"}
+    dt, r = timed(prefix(cpus) + [sys.executable, "-m", "mkdocs", "build", "-d", "site"], jdir, env)
+    if r.returncode != 0:
+        print(r.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("mkdocs-jupyter build failed")
+    return dt
+
+
+def marker_in(site: Path) -> bool:
+    return any(MARKER in p.read_text(encoding="utf-8", errors="ignore") for p in site.rglob("*.html"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cpus", help="pin to these cores, e.g. 0,1")
+    ap.add_argument("--skip-jupyter", action="store_true")
+    ap.add_argument("--timeout", type=float, default=600, help="per plain run, s")
+    ap.add_argument("--module", default="transformer_core/attention.py", help="module to edit")
+    ap.add_argument("--note", default="docs/技术-Transformer架构.md", help="note to edit")
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args()
+
+    cores = len(os.sched_getaffinity(0)) if not args.cpus else len(args.cpus.split(","))
+    rows: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="kbgen-bench-") as tmp:
+        proj = copy_project(Path(tmp) / "proj")
+        n = len([p for p in (proj / "snippets").glob("*.py") if not p.name.startswith("_")])
+        print(f"kbgen build benchmark: {n} snippets, {cores} cores, load {os.getloadavg()[0]:.1f}", flush=True)
+
+        serial = serial_runs(proj, args.cpus, args.timeout)
+        serial_sum = sum(dt for dt, _ in serial.values())
+        for name, (dt, rc) in sorted(serial.items()):
+            print(f"  plain run {name:32s} {dt:7.2f} s  rc={rc}", flush=True)
+        rows.append(("serial plain runs (sum)", serial_sum, f"{sum(rc == 0 for _, rc in serial.values())}/{n} ok"))
+
+        cold, s_cold = mkdocs(proj, args.cpus)
+        rows.append(("kbgen cold build", cold, s_cold))
+        warm, s_warm = mkdocs(proj, args.cpus)
+        rows.append(("kbgen warm rebuild", warm, s_warm))
+        note = proj / args.note
+        note.write_text(note.read_text(encoding="utf-8") + "\n基准测试追加的一句话。\n", encoding="utf-8")
+        prose, s_prose = mkdocs(proj, args.cpus)
+        rows.append(("kbgen after prose edit", prose, s_prose))
+
+        cfg = noexec_config(proj)
+        mkdocs(proj, args.cpus, cfg, "site_noexec")
+        noexec, _ = mkdocs(proj, args.cpus, cfg, "site_noexec")
+        rows.append(("plain mkdocs build, execution off", noexec, ""))
+
+        jdir = None
+        if not args.skip_jupyter:
+            jdir = jupyter_project(proj, Path(tmp) / "jup")
+            jcold = jupyter_build(jdir, proj, args.cpus)
+            rows.append(("mkdocs-jupyter execute:true, cold", jcold, f"{n} notebooks, serial"))
+
+        mod = proj / args.module
+        mod.write_text(mod.read_text(encoding="utf-8") + f"\nprint({MARKER!r})\n", encoding="utf-8")
+        medit, s_medit = mkdocs(proj, args.cpus)
+        report = json.loads((proj / "site/kbgen-report.json").read_text(encoding="utf-8"))
+        users = sorted(e["name"] for e in report["snippets"] if args.module in e["deps"]["modules"] or e["status"] == "executed")
+        ours_fresh = marker_in(proj / "site/snippets")
+        rows.append((f"kbgen after editing {args.module}", medit, f"{s_medit}; fresh output: {ours_fresh}"))
+        if jdir is not None:
+            jwarm = jupyter_build(jdir, proj, args.cpus)
+            j_fresh = marker_in(jdir / "site")
+            rows.append((f"mkdocs-jupyter after the same edit", jwarm, f"cache hit, fresh output: {j_fresh}"))
+
+    print()
+    print(f"| {'step':44s} | {'seconds':>8s} | notes |")
+    print(f"| {'-' * 44} | {'-' * 8}: | ----- |")
+    for name, dt, note_ in rows:
+        print(f"| {name:44s} | {dt:8.2f} | {note_} |")
+    d = {name: dt for name, dt, _ in rows}
+    print()
+    print(f"executed after the module edit: {', '.join(users)}")
+    ratios = {
+        "cold / serial plain runs (target <= 0.65)": cold / serial_sum,
+        "warm / execution-off build (target <= 1.3)": warm / noexec,
+    }
+    if "mkdocs-jupyter execute:true, cold" in d:
+        ratios["cold / mkdocs-jupyter cold (target <= 0.5)"] = cold / d["mkdocs-jupyter execute:true, cold"]
+    for k, v in ratios.items():
+        print(f"ratio {k}: {v:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios, "cores": cores}, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
