@@ -25,7 +25,7 @@ _MATH_OPEN = re.compile(r"^<math([^>]*)>")
 _REWRITES = [
     (re.compile(r"\\operatorname\*\{([^{}]*)\}"), r"\\operatorname{\1}"),
     (re.compile(r"\\(?:dfrac|tfrac)(?![a-zA-Z])"), r"\\frac"),
-    (re.compile(r"\\top(?![a-zA-Z])"), r"\\mathsf{T}"),
+    (re.compile(r"\\top(?![a-zA-Z])"), r"\\mathrm{T}"),
     (re.compile(r"\\(?:displaystyle|textstyle)(?![a-zA-Z])"), ""),
 ]
 
@@ -148,3 +148,71 @@ def locate(tex: str, markdown: str) -> int | None:
 
 
 Renderer = Callable[[str, "MathErrors | None"], str]
+
+
+# -- Display math written the Obsidian way -------------------------------------------------
+# Obsidian renders ``$$...$$`` anywhere (inside a paragraph, a list item, across lines of a
+# callout); arithmatex only takes it as its own block. So display math is lifted out of the
+# Markdown before conversion (outside code) into placeholders, and put back as MathML.
+_FENCE_LINE = re.compile(r"^[ \t>]*(?:(?:[-*+]|\d+[.)])[ \t]+)?(`{3,}|~{3,})")
+_CODE_OR_DISPLAY = re.compile(
+    r"(`+)(?:.+?)(?<!`)\1(?!`)|<(pre|code|script)\b.*?</\2>|(?<!\\)\$\$(.+?)(?<!\\)\$\$", re.S
+)
+_QUOTE_PREFIX = re.compile(r"\n[ \t]*(?:>[ \t]?)*")
+PLACEHOLDER = "KBGENMATHDISPLAY{}X"
+_PLACEHOLDER = re.compile(r"KBGENMATHDISPLAY(\d+)X")
+
+
+def stash_display_math(markdown: str) -> tuple[str, list[str]]:
+    """Replace each ``$$...$$`` outside code by a placeholder; returns (markdown, TeX list)."""
+    stash: list[str] = []
+    out: list[str] = []
+    chunk: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        if chunk:
+            out.append(_CODE_OR_DISPLAY.sub(lambda m: _stash(m, stash), "\n".join(chunk)))
+            chunk.clear()
+
+    for line in markdown.split("\n"):
+        m = _FENCE_LINE.match(line)
+        if fence is None and m:
+            flush()
+            fence = m.group(1)
+            out.append(line)
+        elif fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end():].strip():
+                fence = None
+            out.append(line)
+        else:
+            chunk.append(line)
+    flush()
+    return "\n".join(out), stash
+
+
+def _stash(m: re.Match, stash: list[str]) -> str:
+    if m.group(3) is None:  # inline code or raw HTML code: untouched
+        return m.group(0)
+    stash.append(_QUOTE_PREFIX.sub("\n", m.group(3)).strip())
+    return PLACEHOLDER.format(len(stash) - 1)
+
+
+def restore_display_math(page_html: str, stash: list[str], errors: MathErrors | None = None) -> str:
+    """Put the stashed formulas back as display MathML (a block-level ``span``: valid in ``<p>``)."""
+
+    def repl(m: re.Match) -> str:
+        i = int(m.group(1))
+        if i >= len(stash):
+            return m.group(0)
+        tex = stash[i]
+        try:
+            return f'<span class="kb-math-block">{tex_to_mathml(tex, True)}</span>'
+        except Exception as exc:
+            if errors is not None:
+                errors.items.append((tex, f"{type(exc).__name__}: {exc}"))
+            return _fallback(tex, True)
+
+    # A placeholder alone in its paragraph becomes the block itself.
+    page_html = re.sub(r"<p>\s*(KBGENMATHDISPLAY\d+X)\s*</p>", r"\1", page_html)
+    return _PLACEHOLDER.sub(repl, page_html)

@@ -20,8 +20,8 @@ import yaml
 
 _FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-# A top-level ordered-list item ("1. " or "1) ", up to 3 spaces of indent).
-_OL_ITEM = re.compile(r"^ {0,3}\d{1,9}[.)][ \t]+(.*)$")
+# A top-level ordered-list item ("1. " or "1) ", not indented: indented ones are nested).
+_OL_ITEM = re.compile(r"^\d{1,9}[.)][ \t]+(.*)$")
 _WIKILINK = re.compile(r"!?\[\[([^\[\]\n]+?)\]\]")
 
 #: Resolves a wikilink target (``"核心组件/位置编码"``, ``"位置编码#x|y"``) seen in note ``from_src``

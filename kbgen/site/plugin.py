@@ -18,6 +18,7 @@ import posixpath
 import re
 from html import escape
 from pathlib import Path
+from typing import Callable
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
@@ -31,7 +32,7 @@ from mkdocs.utils import get_relative_url
 from kbgen.site import banner, math
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
-from kbgen.site.resolve import NoteResolver
+from kbgen.site.resolve import NoteResolver, index_resolver
 
 log = logging.getLogger("mkdocs.plugins.kbgen.site")
 
@@ -88,8 +89,9 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         self.path: LearningPath | None = None
         self.meta: dict[str, dict] = {}
         self.sources: dict[str, str] = {}
-        self.resolver: NoteResolver | None = None
+        self.resolver: Callable[[str, str], str | None] | None = None
         self._user_nav = None
+        self._display_math: dict[str, list[str]] = {}
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -125,7 +127,9 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             except (OSError, UnicodeDecodeError, TypeError):
                 continue
         self.meta = {src: split_frontmatter(text)[0] for src, text in self.sources.items()}
-        self.resolver = NoteResolver(self.meta)
+        # The vault's index (kbgen's own, set in its on_files) resolves exactly as page links do.
+        index = getattr(config.plugins.get("kbgen"), "index", None)
+        self.resolver = index_resolver(index) if hasattr(index, "resolve") else NoteResolver(self.meta)
         self.path = read_path(self.sources, self.config.path_dir, self.resolver, self.config.levels, log.info)
         if self.path is None:
             return files
@@ -151,6 +155,8 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
 
     # -- pages -------------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if self.config.math:
+            markdown, self._display_math[page.file.src_uri] = math.stash_display_math(markdown)
         level = self.path.level_of_page(page.file.src_uri) if self.path else None
         if level is None or self.resolver is None:
             return markdown
@@ -161,7 +167,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             if src not in steps:
                 continue
             line = lines[lineno - 1]
-            m = re.match(r"^( {0,3}\d{1,9}[.)][ \t]+)", line)
+            m = re.match(r"^(\d{1,9}[.)][ \t]+)", line)
             if m:
                 lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + line[m.end():]
         return "\n".join(lines)
@@ -170,11 +176,12 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         src = page.file.src_uri
         if self.config.math:
             errors = math.MathErrors()
+            html = math.restore_display_math(html, self._display_math.pop(src, []), errors)
             html = math.render_arithmatex(html, errors)
             if "jp-Notebook" in html or "jp-MarkdownCell" in html or "jp-RenderedMarkdown" in html:
                 html = _render_notebook_math(html, errors)
             for tex, msg in errors.items:
-                line = math.locate(tex, page.markdown or "")
+                line = math.locate(tex, self.sources.get(src) or page.markdown or "")
                 where = f"{src}:{line}" if line else src
                 log.warning(f"math: {where}: cannot render ${tex}$ ({msg})")
         html = self._exclude_from_search(html)

@@ -8,6 +8,7 @@ notes of that name, then frontmatter ``aliases``. Case-insensitive.
 from __future__ import annotations
 
 import posixpath
+from typing import Callable
 
 
 class NoteResolver:
@@ -43,3 +44,13 @@ class NoteResolver:
         if "/" not in key and key in self._names:
             return min(self._names[key], key=lambda s: (s.count("/"), len(s), s))
         return self._aliases.get(key)
+
+
+def index_resolver(index: object) -> "Callable[[str, str], str | None]":
+    """Adapt ``kbgen.vault.VaultIndex`` (``index.resolve(target, from_note)``) to a resolver."""
+
+    def resolve(target: str, from_src: str = "") -> str | None:
+        res = index.resolve(target, from_note=from_src or None)  # type: ignore[attr-defined]
+        return res.path if getattr(res, "kind", None) == "note" else None
+
+    return resolve
