@@ -10,7 +10,10 @@ Usable outside MkDocs (e.g. Zensical or plain ``markdown.markdown``)::
 
 from __future__ import annotations
 
+import re
+
 from markdown import Extension, Markdown
+from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 
 from kbgen.vault.callouts import CalloutClassProcessor
@@ -27,10 +30,31 @@ class _WikiPreprocessor(Preprocessor):
         if ext.page_path is None:
             return lines
         renderer = ext.renderer
-        renderer.stash = self.md.htmlStash.store
+        renderer.stash = ext.store
         text = renderer.render("\n".join(lines), ext.page_path, note_path=ext.note_path,
                                line_offset=ext.line_offset, page_url=ext.page_url)
         return text.split("\n")
+
+
+class _RestoreHtml(Postprocessor):
+    """Put the HTML that the preprocessor set aside back in place of its tokens."""
+
+    def __init__(self, md: Markdown, ext: "VaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, text: str) -> str:
+        if not self.ext.stashed:
+            return text
+        html = self.ext.stashed
+        text = _TOKEN_P.sub(lambda m: html.get(m.group(1), m.group(0)), text)
+        return _TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
+
+
+# Python-Markdown's own stash markers (STX/ETX) are stripped by its whitespace normaliser,
+# which runs after this preprocessor, so kbgen keeps its HTML under plain-text tokens.
+_TOKEN = re.compile(r"kbgenhtml\d+x")
+_TOKEN_P = re.compile(r"<p>(kbgenhtml\d+x)</p>")
 
 
 class VaultExtension(Extension):
@@ -47,12 +71,20 @@ class VaultExtension(Extension):
         self.note_path: str | None = None
         self.page_url = ""
         self.line_offset = 0
+        self.stashed: dict[str, str] = {}
+
+    def store(self, html: str) -> str:
+        """Keep ``html`` away from Markdown; returns the token that stands for it."""
+        token = f"kbgenhtml{len(self.stashed)}x"
+        self.stashed[token] = html
+        return token
 
     def set_page(self, page_path: str | None, *, note_path: str | None = None, page_url: str = "",
                  line_offset: int = 0) -> None:
         """Next render is the page at vault path ``page_path`` (None: leave Markdown untouched)."""
         self.page_path, self.note_path = page_path, note_path or page_path
         self.page_url, self.line_offset = page_url, line_offset
+        self.stashed = {}
 
     def extendMarkdown(self, md: Markdown) -> None:
         md.registerExtension(self)
@@ -60,3 +92,4 @@ class VaultExtension(Extension):
         md.preprocessors.register(_WikiPreprocessor(md, self), "kbgen_wikilinks", 35)
         # Right after pymdownx.quotes' callout tree processor (19.99).
         md.treeprocessors.register(CalloutClassProcessor(md), "kbgen_callouts", 19.5)
+        md.postprocessors.register(_RestoreHtml(md, self), "kbgen_restore_html", 25)

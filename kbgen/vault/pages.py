@@ -6,6 +6,7 @@ Pure functions of the index; every link is a relative ``.md`` link that MkDocs r
 from __future__ import annotations
 
 import json
+from html import escape
 import posixpath
 
 from kbgen.vault.index import VaultIndex
@@ -62,7 +63,7 @@ def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[
 
 def graph_div(node: str | None, height: int) -> str:
     """The element the graph script fills: the whole vault (``node`` None) or a local graph."""
-    attr = f' data-node="{json.dumps(node)[1:-1]}"' if node else ""
+    attr = f' data-node="{escape(node)}"' if node else ""
     kind = "kbgen-local-graph" if node else "kbgen-global-graph"
     return f'<div class="kbgen-graph {kind}"{attr} style="height:{height}px"></div>'
 
