@@ -30,7 +30,7 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import BasePlugin
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
@@ -175,7 +175,12 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             if path in existing:
                 log.info(f"kbgen: {path} exists in the vault; not generating it")
                 continue
-            files.append(File.generated(config, path, content=content))
+            # One page per tag would crowd the nav (and every page renders the whole nav):
+            # only the tag overview is listed, the tag pages are reached from it and from tags.
+            tag_page = bool(self.config.tags_dir) and path.startswith(self.config.tags_dir + "/") \
+                and path != f"{self.config.tags_dir}/index.md"
+            inclusion = InclusionLevel.NOT_IN_NAV if tag_page else InclusionLevel.UNDEFINED
+            files.append(File.generated(config, path, content=content, inclusion=inclusion))
             self._generated.add(path)
         for dest, src in ((GRAPH_JS, "graph.js"), (GRAPH_CSS, "graph.css")):
             if files.get_file_from_path(dest) is None:
@@ -184,14 +189,18 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         return files
 
     def _graph_data(self, files: Files) -> str:
-        """``window.kbgenGraph``: nodes (id = vault path, t = title, u = URL from the site root)."""
+        """``window.kbgenGraph``: nodes (id = vault path, t = title, u = URL from the site root,
+        d = description) and links (pairs of node indices, undirected)."""
         assert self.index is not None
         index = self.index
         order = {p: i for i, p in enumerate(index.notes)}
         nodes = []
         for p, n in index.notes.items():
             f = files.get_file_from_path(p)
-            nodes.append({"id": p, "t": n.title, "u": f.dest_uri if f else p})
+            node = {"id": p, "t": n.title, "u": f.dest_uri if f else p}
+            if n.description:
+                node["d"] = n.description[:200]
+            nodes.append(node)
         links = set()
         for p in index.notes:
             for q in index.outlinks(p):

@@ -17,6 +17,7 @@
     var data = window.kbgenGraph;
     if (!data) return;
     this.el = el;
+    el.kbgenGraph = this; // for tests and debugging
     this.center = el.getAttribute("data-node");
     var keep = null, nodes = data.nodes, i;
     if (this.center) {
@@ -202,6 +203,41 @@
       self.scale = s; self.fit = false; self.draw();
     }, { passive: false });
   };
+
+  /* Hover previews: a link to a note shows the note's title and description. */
+  var byUrl = null, preview = null;
+  function pageKey(href) {
+    var u = new URL(href, location.href);
+    u.hash = ""; u.search = "";
+    var s = u.href;
+    return /\/$/.test(s) ? s + "index.html" : s;
+  }
+  function nodeFor(a) {
+    var data = window.kbgenGraph;
+    if (!data) return null;
+    if (!byUrl) {
+      byUrl = {};
+      data.nodes.forEach(function (n) { byUrl[pageKey(new URL(n.u, root).href)] = n; });
+    }
+    return byUrl[pageKey(a.href)] || null;
+  }
+  document.addEventListener("mouseover", function (ev) {
+    var a = ev.target.closest && ev.target.closest("a.kbgen-link, .kbgen-backlinks a");
+    if (!a) return;
+    var n = nodeFor(a);
+    if (!n) return;
+    if (!preview) { preview = document.createElement("div"); preview.className = "kbgen-preview md-typeset"; document.body.appendChild(preview); }
+    preview.textContent = "";
+    var t = document.createElement("strong"); t.textContent = n.t; preview.appendChild(t);
+    if (n.d) { var d = document.createElement("div"); d.textContent = n.d; preview.appendChild(d); }
+    var r = a.getBoundingClientRect();
+    preview.style.left = Math.min(r.left + window.scrollX, window.scrollX + document.documentElement.clientWidth - 320) + "px";
+    preview.style.top = (r.bottom + window.scrollY + 6) + "px";
+    preview.style.display = "block";
+  });
+  document.addEventListener("mouseout", function (ev) {
+    if (preview && ev.target.closest && ev.target.closest("a.kbgen-link, .kbgen-backlinks a")) preview.style.display = "none";
+  });
 
   function init() {
     var els = document.querySelectorAll(".kbgen-graph");

@@ -33,9 +33,18 @@ class Problem:
 
 def rel_href(target: str, page_path: str, fragment: str | None = None) -> str:
     """Relative, URL-quoted link from the source file ``page_path`` to vault path ``target``."""
-    rel = posixpath.relpath(target, posixpath.dirname(page_path) or ".")
+    rel = _relpath(target, posixpath.dirname(page_path))
     href = _url_escape(rel)
     return f"{href}#{_url_escape(fragment)}" if fragment else href
+
+
+def _relpath(target: str, start: str) -> str:
+    """``posixpath.relpath`` for vault-relative paths (no file system, no cwd lookups)."""
+    t, s = target.split("/"), start.split("/") if start else []
+    n = 0
+    while n < len(s) and n < len(t) - 1 and s[n] == t[n]:
+        n += 1
+    return "/".join([".."] * (len(s) - n) + t[n:])
 
 
 _URL_UNSAFE = re.compile(r"[%\s()<>#?\"'\[\]\\]")

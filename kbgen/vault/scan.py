@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import yaml
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Masking replaces protected characters by this one (same length, so offsets stay valid).
 MASK = "\x00"
 
@@ -38,7 +40,7 @@ def split_frontmatter(text: str) -> tuple[dict, str, int]:
     if not m:
         return {}, text, 0
     try:
-        meta = yaml.safe_load(m.group(1) or "") or {}
+        meta = yaml.load(m.group(1) or "", Loader=_YAML_LOADER) or {}
     except yaml.YAMLError:
         return {}, text, 0
     if not isinstance(meta, dict):
