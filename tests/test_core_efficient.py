@@ -1,0 +1,101 @@
+"""Efficient attention variants against full attention."""
+
+import pytest
+import torch
+
+from transformer_core.attention import causal_mask, padding_mask, scaled_dot_product_attention
+from transformer_core.efficient import (
+    block_mask,
+    block_sparse_attention,
+    linear_attention,
+    random_features,
+    sliding_window_attention,
+    sliding_window_mask,
+    strided_attention,
+    strided_mask,
+)
+
+
+def qkv(L: int = 32, d: int = 16, seed: int = 0, scale: float = 1.0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(2, 2, L, d, generator=g) * scale for _ in range(3))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sliding_window_covering_sequence_equals_full(causal: bool) -> None:
+    q, k, v = qkv()
+    full, w_full = scaled_dot_product_attention(q, k, v, causal=causal)
+    out, w = sliding_window_attention(q, k, v, causal=causal, window=31)
+    torch.testing.assert_close(out, full)
+    torch.testing.assert_close(w, w_full)
+
+
+def test_sliding_window_only_attends_inside_the_band() -> None:
+    q, k, v = qkv()
+    _, w = sliding_window_attention(q, k, v, window=3)
+    assert (w[..., ~sliding_window_mask(32, 3)] == 0).all()
+    assert sliding_window_mask(32, 3).sum(1).max() == 7
+    assert torch.equal(sliding_window_mask(6, 1, causal=True), causal_mask(6, 6) & sliding_window_mask(6, 1))
+
+
+def test_strided_pattern() -> None:
+    m = strided_mask(16, 4)
+    assert not m.triu(1).any()  # causal
+    assert m[15].nonzero().flatten().tolist() == [3, 7, 11, 12, 13, 14, 15]
+    q, k, v = qkv(16)
+    out, w = strided_attention(q, k, v, stride=4)
+    ref, _ = scaled_dot_product_attention(q, k, v, mask=m)
+    torch.testing.assert_close(out, ref)
+    # a stride as long as the sequence is plain causal attention
+    torch.testing.assert_close(strided_attention(q, k, v, stride=16)[0], scaled_dot_product_attention(q, k, v, causal=True)[0])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_block_sparse_equals_masked_full_attention(causal: bool) -> None:
+    q, k, v = qkv()
+    pad = padding_mask([32, 20], 32)
+    out, w = block_sparse_attention(q, k, v, mask=pad, causal=causal, block=8)
+    ref, ref_w = scaled_dot_product_attention(q, k, v, mask=pad & block_mask(32, 8), causal=causal)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(w, ref_w)
+    # one block spanning the sequence is full attention
+    torch.testing.assert_close(block_sparse_attention(q, k, v, block=32, need_weights=False)[0],
+                               scaled_dot_product_attention(q, k, v)[0])
+    with pytest.raises(ValueError):
+        block_sparse_attention(q, k, v, block=5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_linear_attention_error_falls_with_more_features(causal: bool) -> None:
+    q, k, v = qkv(64, 16, scale=0.5)
+    exact, _ = scaled_dot_product_attention(q, k, v, causal=causal)
+    errors = []
+    for m in (8, 64, 512):
+        per_seed = [
+            (linear_attention(q, k, v, causal=causal, n_features=m, generator=torch.Generator().manual_seed(s))[0] - exact)
+            .abs().mean().item()
+            for s in range(4)
+        ]
+        errors.append(sum(per_seed) / len(per_seed))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.02
+
+
+def test_linear_attention_weights_padding_and_fixed_features() -> None:
+    q, k, v = qkv(16, 8)
+    w_feat = random_features(32, 8, generator=torch.Generator().manual_seed(0))
+    out, w = linear_attention(q, k, v, features=w_feat, need_weights=True, mask=padding_mask([16, 10], 16))
+    torch.testing.assert_close(w @ v, out, atol=1e-5, rtol=1e-4)
+    assert (w[1, :, :, 10:] == 0).all()
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 16))
+    out2, none = linear_attention(q, k, v, features=w_feat, mask=padding_mask([16, 10], 16))
+    assert none is None and torch.equal(out, out2)
+    assert (w_feat[:8] @ w_feat[:8].T).triu(1).abs().max() < 1e-4  # orthogonal block
+
+
+def test_linear_attention_causal_decode_step_alignment() -> None:
+    q, k, v = qkv(12, 8)
+    feats = random_features(64, 8, generator=torch.Generator().manual_seed(0))
+    full, _ = linear_attention(q, k, v, causal=True, features=feats)
+    last, _ = linear_attention(q[..., -3:, :], k, v, causal=True, features=feats)
+    torch.testing.assert_close(last, full[..., -3:, :], atol=1e-5, rtol=1e-4)
