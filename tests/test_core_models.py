@@ -110,3 +110,17 @@ def test_bert_is_bidirectional_and_ignores_padding() -> None:
     torch.testing.assert_close(model(padded, attention_mask=attn)[:, :6], logits, atol=1e-5, rtol=1e-5)
     assert model.pool(model.hidden(ids)).shape == (1, 32)
     assert model.head.weight is model.tok_embed.weight
+
+
+def test_models_expose_attention_weights_on_request() -> None:
+    torch.manual_seed(0)
+    ed = EncoderDecoderTransformer(cfg(arch="encoder-decoder")).eval()
+    ed(torch.randint(0, V, (1, 5)), torch.randint(0, V, (1, 3)), need_weights=True)
+    assert ed.encoder[0].last_self_weights.shape == (1, 4, 5, 5)
+    assert ed.decoder[-1].last_cross_weights.shape == (1, 4, 3, 5)
+    bert = BertModel(cfg(arch="encoder")).eval()
+    bert(torch.randint(0, V, (1, 6)), need_weights=True)
+    assert bert.layers[1].last_self_weights.shape == (1, 4, 6, 6)
+    gpt = GPT(cfg()).eval()
+    gpt(torch.randint(0, V, (1, 6)), need_weights=True)
+    assert gpt.layers[0].last_self_weights[0, :, 0, 1:].abs().sum() == 0

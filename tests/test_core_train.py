@@ -13,7 +13,7 @@ from transformer_core.train import copy_task_accuracy, train_char_lm, train_copy
 def one_thread():
     """These models are tiny: a second thread only adds synchronisation, which on a loaded
     2-core machine costs far more than the matmuls (measured: 30 copy-task steps took 10 s on
-    one thread vs 47 s on two under load). Results are identical either way."""
+    one thread vs 47 s on two under load)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

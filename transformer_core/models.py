@@ -121,22 +121,28 @@ class EncoderDecoderTransformer(nn.Module):
     def _embed(self, emb: nn.Embedding, ids: Tensor) -> Tensor:
         return self.drop(self.pos(emb(ids) * math.sqrt(self.cfg.d_model)))
 
-    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        """src [B, Ls] -> memory [B, Ls, d]. src_mask: bool key mask, True = real token."""
+    def encode(self, src: Tensor, src_mask: Tensor | None = None, need_weights: bool = False) -> Tensor:
+        """src [B, Ls] -> memory [B, Ls, d]. src_mask: bool key mask, True = real token.
+
+        need_weights: each layer keeps its attention weights in ``.last_self_weights``.
+        """
         x = self._embed(self.src_embed, src)
         for layer in self.encoder:
-            x = layer(x, mask=src_mask)
+            x = layer(x, mask=src_mask, need_weights=need_weights)
         return self.encoder_norm(x)
 
-    def decode(self, tgt: Tensor, memory: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        """tgt [B, Lt], memory [B, Ls, d] -> logits [B, Lt, V] (causal over tgt)."""
+    def decode(self, tgt: Tensor, memory: Tensor, src_mask: Tensor | None = None, need_weights: bool = False) -> Tensor:
+        """tgt [B, Lt], memory [B, Ls, d] -> logits [B, Lt, V] (causal over tgt).
+
+        need_weights: layers keep ``.last_self_weights`` and ``.last_cross_weights``.
+        """
         x = self._embed(self.tgt_embed, tgt)
         for layer in self.decoder:
-            x = layer(x, memory, memory_mask=src_mask, causal=True)
+            x = layer(x, memory, memory_mask=src_mask, causal=True, need_weights=need_weights)
         return self.head(self.decoder_norm(x))
 
-    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        return self.decode(tgt, self.encode(src, src_mask), src_mask)
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None, need_weights: bool = False) -> Tensor:
+        return self.decode(tgt, self.encode(src, src_mask, need_weights), src_mask, need_weights)
 
     @torch.no_grad()
     def greedy_decode(self, src: Tensor, max_len: int, bos_id: int, src_mask: Tensor | None = None) -> Tensor:
@@ -181,8 +187,11 @@ class BertModel(nn.Module):
             self.head.weight = self.tok_embed.weight
         init_weights(self)
 
-    def hidden(self, ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None) -> Tensor:
-        """ids [B, L] -> final hidden states [B, L, d]."""
+    def hidden(
+        self, ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> Tensor:
+        """ids [B, L] -> final hidden states [B, L, d] (need_weights: layers keep ``.last_self_weights``)."""
         x = self.pos(self.tok_embed(ids))
         if self.type_embed is not None:
             types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
@@ -192,7 +201,7 @@ class BertModel(nn.Module):
         if mask is not None and mask.dim() == 2:
             mask = mask.bool()[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, mask=mask)
+            x = layer(x, mask=mask, need_weights=need_weights)
         return self.final_norm(x)
 
     def pool(self, hidden: Tensor) -> Tensor:
@@ -201,8 +210,11 @@ class BertModel(nn.Module):
             raise ValueError("this config has no pooler (TransformerConfig.pooler=False)")
         return self.pooler(hidden[:, 0])
 
-    def forward(self, ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None) -> Tensor:
-        return self.head(self.mlm_transform(self.hidden(ids, attention_mask, token_type_ids)))
+    def forward(
+        self, ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> Tensor:
+        return self.head(self.mlm_transform(self.hidden(ids, attention_mask, token_type_ids, need_weights)))
 
 
 class GPT(nn.Module):
