@@ -84,6 +84,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.ext: VaultExtension | None = None
         self._reported: set[Problem] = set()
         self._generated: set[str] = set()
+        self._files: Files | None = None
+        self._page_url = ""
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -102,7 +104,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.sep = toc.get("separator", "-")
         self.labels = pages.labels_for(config.theme.get("language") if config.theme else None)
 
-        self.renderer = Renderer(VaultIndex([]), tags_dir=self.config.tags_dir or None, labels=self.labels)
+        self.renderer = Renderer(VaultIndex([]), tags_dir=self.config.tags_dir or None, labels=self.labels,
+                                 url_for=self._url_for)
         self.ext = VaultExtension(self.renderer)
         exts.append(self.ext)
         for css in (GRAPH_CSS,):
@@ -230,11 +233,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
-        if self.config.local_graph and self.config.graph_page:
-            markdown += pages.local_graph_markdown(src, self.labels)
-        if self.config.backlinks:
-            markdown += pages.backlinks_markdown(self.index, src, self.labels)
+        self._files, self._page_url = files, page.url
         return markdown
+
+    def _url_for(self, target: str, page_path: str) -> str | None:
+        """Relative URL of the site file ``target`` from the page being rendered (None: no such file)."""
+        f = self._files.get_file_from_path(target) if self._files is not None else None
+        return None if f is None else get_relative_url(f.url, self._page_url)
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if self.renderer is not None:
@@ -242,10 +247,17 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 self._report(p)
             self.renderer.problems.clear()
         note = self.index.notes.get(page.file.src_uri) if self.index else None
-        if note is not None and self.config.tags_dir:
+        if note is None:
+            return html
+        if self.config.tags_dir:
             bar = self._tag_bar(note, page, files)
             m = re.search(r"</h1>", html)
             html = html[: m.end()] + bar + html[m.end():] if m else bar + html
+        if self.config.local_graph and self.config.graph_page:
+            html += pages.local_graph_html(note.path, self.labels)
+        if self.config.backlinks:
+            html += pages.backlinks_html(self.index, note.path, self.labels,
+                                         lambda p: self._url_for(p, note.path))
         return html
 
     def _tag_bar(self, note, page: Page, files: Files) -> str:

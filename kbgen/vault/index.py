@@ -113,6 +113,16 @@ def _str_list(value) -> list[str]:
     return [str(value)]
 
 
+def _suffixes(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """{"b/c": [paths], "c": [...]} for keys like "a/b/c" (proper suffixes of two+ segments)."""
+    out: dict[str, list[str]] = {}
+    for key, path in items:
+        parts = key.split("/")
+        for i in range(1, len(parts) - 1):
+            out.setdefault("/".join(parts[i:]), []).append(path)
+    return out
+
+
 def _frontmatter_links(meta: dict, fm_lines: list[str]) -> list[Link]:
     """Wikilinks written in frontmatter values (e.g. ``prerequisites: ["[[a]]"]``).
 
@@ -166,6 +176,9 @@ class VaultIndex:
             for a in n.aliases:
                 self._by_alias.setdefault(a.lower(), []).append(p)
         self._att_by_path = {a.lower(): a for a in self.attachments}
+        # "folder/note" matches any path ending in it: index every proper path suffix.
+        self._by_suffix = _suffixes((posixpath.splitext(p)[0].lower(), p) for p in self.notes)
+        self._att_by_suffix = _suffixes((a.lower(), a) for a in self.attachments)
         self._att_by_name: dict[str, list[str]] = {}
         for a in self.attachments:
             self._att_by_name.setdefault(posixpath.basename(a).lower(), []).append(a)
@@ -231,13 +244,13 @@ class VaultIndex:
         ext = posixpath.splitext(low)[1]
         if ext and ext not in NOTE_EXTS and not self._note_like(low):
             return self._pick(self._att_by_path.get(low), self._att_by_name.get(posixpath.basename(low), [])
-                              if "/" not in low else [a for a in self.attachments if a.lower().endswith("/" + low)],
+                              if "/" not in low else self._att_by_suffix.get(low, []),
                               folder, "attachment", target)
         if ext in NOTE_EXTS:
             low = low[: -len(ext)]
         exact = self._by_path.get(low)
         if "/" in low:
-            cands = [p for k, p in self._by_path.items() if k.endswith("/" + low)]
+            cands = self._by_suffix.get(low, [])
         else:
             cands = self._by_name.get(low, [])
         res = self._pick(exact, cands, folder, "note", target)

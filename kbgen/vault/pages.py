@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from html import escape
 import posixpath
+from typing import Callable
 
 from kbgen.vault.index import VaultIndex
 from kbgen.vault.render import _text, rel_href, tag_slug
@@ -30,12 +31,16 @@ def _link(index: VaultIndex, path: str, page_path: str) -> str:
     return f"[{_text(index.notes[path].title)}]({rel_href(path, page_path)})"
 
 
-def backlinks_markdown(index: VaultIndex, path: str, labels: dict[str, str]) -> str:
-    """The section appended to note ``path``: the notes linking to it."""
-    items = [f"- {_link(index, p, path)}" for p in index.backlinks(path)]
-    body = "\n".join(items) if items else f"*{labels['no_backlinks']}*"
-    return (f'\n\n<div class="kbgen-backlinks" markdown="block">\n\n## {labels["backlinks"]} '
-            f'{{ #kbgen-backlinks }}\n\n{body}\n\n</div>\n')
+def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: Callable[[str], str | None]) -> str:
+    """The section appended to note ``path``: the notes linking to it (``href(vault_path)`` = URL)."""
+    items = []
+    for p in index.backlinks(path):
+        url = href(p)
+        if url is not None:
+            items.append(f'<li><a href="{escape(url)}">{escape(index.notes[p].title)}</a></li>')
+    body = f"<ul>{''.join(items)}</ul>" if items else f"<p><em>{escape(labels['no_backlinks'])}</em></p>"
+    return (f'\n<section class="kbgen-backlinks"><h2 id="kbgen-backlinks">{escape(labels["backlinks"])}</h2>'
+            f"{body}</section>\n")
 
 
 def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[str, str]:
@@ -68,9 +73,9 @@ def graph_div(node: str | None, height: int) -> str:
     return f'<div class="kbgen-graph {kind}"{attr} style="height:{height}px"></div>'
 
 
-def local_graph_markdown(path: str, labels: dict[str, str]) -> str:
-    return (f'\n\n<details class="kbgen-local-graph-box" open markdown="block">\n'
-            f'<summary>{labels["local_graph"]}</summary>\n\n{graph_div(path, 300)}\n\n</details>\n')
+def local_graph_html(path: str, labels: dict[str, str]) -> str:
+    return (f'\n<details class="kbgen-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
+            f"{graph_div(path, 300)}</details>\n")
 
 
 def graph_page(labels: dict[str, str]) -> str:

@@ -78,6 +78,9 @@ class Renderer:
     stash: Callable[[str], str] = lambda html: html
     tags_dir: str | None = "tags"  # vault folder of generated tag pages; None: tags stay text
     labels: dict = field(default_factory=dict)
+    #: ``url_for(vault_path, page_path)`` -> final relative URL, or None. When set (the MkDocs
+    #: plugin sets it), links are written as HTML with final URLs; otherwise as ``.md`` links.
+    url_for: Callable[[str, str], str | None] | None = None
     problems: list[Problem] = field(default_factory=list)
     _embed_counter: int = 0
 
@@ -99,8 +102,8 @@ class Renderer:
             edits.append((ref.start, ref.end, self._wikilink(ref, text, page_path, note_path, line, page_url, _stack)))
         if self.tags_dir is not None:
             for tag, start, end in scan.find_tags(text, masked):
-                href = rel_href(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path)
-                edits.append((start, end, f"[#{_text(tag)}]({href}){{ .kbgen-tag }}"))
+                edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
+                                                    f"#{tag}", cls="kbgen-tag")))
         edits.sort()
         out, pos = [], 0
         for start, end, repl in edits:
@@ -109,6 +112,18 @@ class Renderer:
             pos = end
         out.append(text[pos:])
         return "".join(out)
+
+    def link(self, target: str, page_path: str, text: str, fragment: str | None = None,
+             cls: str = "kbgen-link") -> str:
+        """A link from the page ``page_path`` to the vault file ``target`` (``fragment`` = id)."""
+        url = self.url_for(target, page_path) if self.url_for is not None else None
+        if url is None:
+            classes = " ".join("." + c for c in cls.split())
+            return f"[{_text(text)}]({rel_href(target, page_path, fragment)}){{ {classes} }}"
+        if target == page_path and fragment:
+            url = ""
+        href = url + ("#" + fragment if fragment else "")
+        return f'<a class="{cls}" href="{escape(href or "./")}">{escape(text)}</a>'
 
     # ---- one wikilink -------------------------------------------------------------------
     def _report(self, note: str, line: int, level: str, message: str) -> None:
@@ -157,11 +172,9 @@ class Renderer:
             shown = ref.target.rsplit("/", 1)[-1] if ref.target else note.title
             if shown.lower().endswith(".md"):
                 shown = shown[:-3]
-        if note.path == page_path and fragment:
-            href = "#" + _url_escape(fragment)
-        else:
-            href = rel_href(note.path, page_path, fragment)
-        return f"[{_text(shown)}]({href}){{ .kbgen-link }}"
+        if note.path == page_path and fragment and self.url_for is None:
+            return f"[{_text(shown)}](#{_url_escape(fragment)}){{ .kbgen-link }}"
+        return self.link(note.path, page_path, shown, fragment)
 
     def _attachment(self, ref: scan.WikiRef, path: str, page_path: str) -> str:
         href = rel_href(path, page_path)
@@ -176,7 +189,7 @@ class Renderer:
                         attrs.append(f'height="{m.group(2)}"')
             alt = ref.alias if ref.alias and not attrs else posixpath.splitext(name)[0]
             return f"![{_text(alt)}]({href}){{ {' '.join(attrs + ['.kbgen-image'])} }}"
-        return f"[{_text(ref.alias or name)}]({href}){{ .kbgen-link }}"
+        return self.link(path, page_path, ref.alias or name)
 
     @staticmethod
     def _own_line(text: str, ref: scan.WikiRef) -> str | None:
@@ -217,7 +230,7 @@ class Renderer:
         if ref.subpath and not ref.subpath.startswith("^"):
             h = note.heading(ref.subpath)
             frag = h.id if h else None
-        head = f"[{_text(title)}]({rel_href(note.path, page_path, frag)}){{ .kbgen-embed-title }}"
+        head = self.link(note.path, page_path, title, frag, cls="kbgen-embed-title")
         body = f'<div class="kbgen-note-embed" markdown="block">\n\n{head}\n\n{inner.strip()}\n\n</div>\n'
         prefix = self._own_line(text, ref) or ""
         return self._block(body, prefix)
@@ -261,8 +274,8 @@ class Renderer:
         provider = self.snippets
         assert provider is not None
         if not ref.embed:
-            href = rel_href(provider.page_src_uri(name), page_path)
-            return f"[{_text(ref.alias or name)}]({href}){{ .kbgen-link .kbgen-snippet-link }}"
+            return self.link(provider.page_src_uri(name), page_path, ref.alias or name,
+                             cls="kbgen-link kbgen-snippet-link")
         try:
             html = provider.embed_html(name, ref.subpath, page_url=page_url, note=note_path, line=line)
         except SnippetRefError as exc:
