@@ -140,3 +140,10 @@ def test_resolver_follows_obsidian_order() -> None:
     assert r("x", "q/other.md") == "a/x.md"  # then the shortest path
     assert r("why") == "b/y.md"
     assert r("nothing") is None
+
+
+def test_nav_section_titles_and_index_only_folders() -> None:
+    pages = vault(**{"tags/index.md": "", "tags/x.md": "", "snippets/s.md": ""})
+    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
+    nav = build_nav(path, list(pages), "index.md", "学习路径", {"snippets": "代码片段"}, ["tags"])
+    assert nav[-2:] == [{"代码片段": ["snippets/s.md"]}, {"tags": ["tags/index.md"]}]

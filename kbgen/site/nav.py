@@ -20,8 +20,12 @@ def _sort_key(src: str) -> tuple:
     return (0 if name in ("index.md", "README.md") else 1, src.lower())
 
 
-def folder_tree(srcs: list[str]) -> list[NavItem]:
-    """Pages grouped by folder: files of a folder first (index first), then sub-folders."""
+def folder_tree(srcs: list[str], titles: dict[str, str] | None = None) -> list[NavItem]:
+    """Pages grouped by folder: files of a folder first (index first), then sub-folders.
+
+    ``titles`` maps a top-level folder name to its section title (default: the name).
+    """
+    titles = titles or {}
     files = sorted((s for s in srcs if "/" not in s), key=_sort_key)
     folders: dict[str, list[str]] = {}
     for s in srcs:
@@ -31,7 +35,7 @@ def folder_tree(srcs: list[str]) -> list[NavItem]:
     out: list[NavItem] = list(files)
     for name in sorted(folders, key=str.lower):
         children = folder_tree(folders[name])
-        out.append({name: _prefix(children, name + "/")})
+        out.append({titles.get(name, name): _prefix(children, name + "/")})
     return out
 
 
@@ -46,8 +50,20 @@ def _prefix(items: list[NavItem], prefix: str) -> list[NavItem]:
     return out
 
 
-def build_nav(path: LearningPath, pages: list[str], home: str | None, path_title: str) -> list[NavItem]:
-    """Nav for ``pages`` (every documentation page's src_uri): home, the path, then the rest."""
+def build_nav(
+    path: LearningPath,
+    pages: list[str],
+    home: str | None,
+    path_title: str,
+    section_titles: dict[str, str] | None = None,
+    index_only: list[str] | None = None,
+) -> list[NavItem]:
+    """Nav for ``pages`` (every documentation page's src_uri): home, the path, then the rest.
+
+    Folders named in ``index_only`` (e.g. generated tag pages) show only their ``index.md``.
+    """
+    hidden = tuple(f.strip("/") + "/" for f in index_only or [])
+    pages = [p for p in pages if not (p.startswith(hidden) and p.rsplit("/", 1)[-1] != "index.md")] if hidden else pages
     placed: set[str] = set()
     nav: list[NavItem] = []
     if home and home in pages:
@@ -65,5 +81,5 @@ def build_nav(path: LearningPath, pages: list[str], home: str | None, path_title
         if section:
             nav.append({level.name: section})
     rest = [p for p in pages if p not in placed]
-    nav.extend(folder_tree(rest))
+    nav.extend(folder_tree(rest, section_titles))
     return nav

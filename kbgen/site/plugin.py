@@ -68,6 +68,10 @@ class SiteConfig(Config):
     path_nav = c.Type(bool, default=True)
     #: Nav section title of the path's overview page (``<path_dir>/index.md``), if any.
     path_title = c.Type(str, default="学习路径")
+    #: Nav section titles for top-level folders off the path, e.g. ``{snippets: 代码片段}``.
+    section_titles = c.Type(dict, default={})
+    #: Folders whose pages stay out of the nav except their ``index.md`` (e.g. tag pages).
+    nav_index_only = c.ListOfItems(c.Type(str), default=[])
     #: Level / prerequisites / next-step banner on each note.
     banner = c.Type(bool, default=True)
     #: Fail the build when a prerequisite comes at or after its note on the path.
@@ -140,7 +144,10 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
             home = "index.md" if "index.md" in self.sources else None
-            config.nav = build_nav(self.path, list(self.sources), home, self.config.path_title)
+            config.nav = build_nav(
+                self.path, list(self.sources), home, self.config.path_title,
+                self.config.section_titles, self.config.nav_index_only,
+            )
         return files
 
     def _warn_levels(self) -> None:
