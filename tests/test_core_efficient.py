@@ -99,3 +99,14 @@ def test_linear_attention_causal_decode_step_alignment() -> None:
     full, _ = linear_attention(q, k, v, causal=True, features=feats)
     last, _ = linear_attention(q[..., -3:, :], k, v, causal=True, features=feats)
     torch.testing.assert_close(last, full[..., -3:, :], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("window", [0, 3, 40])
+def test_banded_sliding_window_equals_masked_dense(causal: bool, window: int) -> None:
+    q, k, v = qkv()
+    pad = padding_mask([32, 25], 32)
+    dense, _ = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window)
+    banded, none = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window, need_weights=False)
+    assert none is None
+    torch.testing.assert_close(banded, dense, atol=1e-5, rtol=1e-5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .attention import causal_mask, scaled_dot_product_attention
@@ -53,15 +54,42 @@ def _and(mask: Tensor | None, pattern: Tensor) -> Tensor:
 
 def sliding_window_attention(
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, causal: bool = False,
-    dropout_p: float = 0.0, scale: float | None = None, window: int = 64,
-) -> tuple[Tensor, Tensor]:
-    """Full attention restricted to a band of ``window`` positions on each side.
+    dropout_p: float = 0.0, scale: float | None = None, window: int = 64, need_weights: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """Attention restricted to keys within ``window`` positions of the query. Requires Lq == Lk.
 
-    Written as a masked dense computation so the weights can be plotted; the pattern keeps
-    L (2 window + 1) of the L^2 query-key pairs. Requires Lq == Lk.
+    With ``need_weights`` (default) it is the dense computation with a band mask, so the
+    [B, H, L, L] weights can be plotted. Without, only the band is computed: each query
+    scores its 2 window + 1 neighbours, [B, H, L, 2w+1] instead of [B, H, L, L], so time and
+    memory grow linearly with L. ``mask`` may then only be a key padding mask [B, 1, 1, L].
     """
-    band = sliding_window_mask(q.size(-2), window, device=q.device)
-    return scaled_dot_product_attention(q, k, v, _and(mask, band), causal, dropout_p, scale)
+    L = q.size(-2)
+    if k.size(-2) != L:
+        raise ValueError("sliding_window_attention needs Lq == Lk")
+    if need_weights:
+        band = sliding_window_mask(L, window, device=q.device)
+        return scaled_dot_product_attention(q, k, v, _and(mask, band), causal, dropout_p, scale)
+    w = min(window, L - 1)
+    span = 2 * w + 1
+    # Key t of query i's window sits at position i - w + t; padding keeps every window in range.
+    k_win = F.pad(k, (0, 0, w, w)).unfold(-2, span, 1)  # [B, H, L, dk, span]
+    v_win = F.pad(v, (0, 0, w, w)).unfold(-2, span, 1)  # [B, H, L, dv, span]
+    pos = torch.arange(L, device=q.device)[:, None] - w + torch.arange(span, device=q.device)[None, :]  # [L, span]
+    valid = (pos >= 0) & (pos < L)
+    if causal:
+        valid = valid & (torch.arange(span, device=q.device) <= w)[None, :]
+    if mask is not None:
+        if mask.dim() != 4 or mask.size(-2) != 1:
+            raise ValueError("the banded path supports key padding masks [B, 1, 1, L] only")
+        keys = F.pad(mask.to(torch.bool), (w, w), value=False).unfold(-1, span, 1)  # [B, 1, 1, L, span]
+        valid = valid & keys.squeeze(2)
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
+    scores = torch.einsum("bhld,bhlds->bhls", q, k_win) * scale
+    scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
+    weights = torch.where(valid, scores.softmax(-1), torch.zeros((), dtype=scores.dtype, device=scores.device))
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    return torch.einsum("bhls,bhlds->bhld", weights, v_win), None
 
 
 def strided_attention(
