@@ -104,3 +104,12 @@ def test_report_and_summary(built, tmp_path: Path) -> None:
 def test_watch_paths(built) -> None:
     paths = {p.name for p in built.engine.watch_paths()}
     assert {"snippets", "fakecore", "data"} <= paths
+
+
+def test_pages_identical_whether_executed_or_cached(built) -> None:
+    e2 = engine(built.root)
+    files2 = e2.on_files(Files([]), built.cfg)
+    assert {o.status for o in e2.outcomes.values()} == {"cached"}
+    e2.set_references(built.engine.references)  # an earlier test replaced them
+    for uri in ("snippets/s_plot.md", "snippets/s_direct.md", "snippets/s_plot.ipynb"):
+        assert files2.get_file_from_path(uri).content_string == built.files.get_file_from_path(uri).content_string

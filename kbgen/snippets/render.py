@@ -105,11 +105,12 @@ def snippet_page_markdown(
     title = snippet.title
     lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
     skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
-    status = STATUS_ZH.get(outcome.status, outcome.status)
     lines += [
         '<div class="kbgen-snippet-meta" markdown>',
         "",
-        f"**代码片段** `{snippet_rel}` · 状态：{status} · 运行用时 {outcome.run_seconds:.2f} s",
+        # No status or run time here: the page must be byte-identical whether this build executed
+        # the snippet or reused the cache (they live on the run-times page and in the report).
+        f"**代码片段** `{snippet_rel}` · " + md_link("运行时间与状态", "index.md"),
         "",
         "本地运行（在仓库根目录）：",
         "",
