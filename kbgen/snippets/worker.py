@@ -22,7 +22,7 @@ from typing import Any
 from kbgen.snippets.model import Snippet, parse_snippet
 
 #: Bumped whenever the result layout changes; part of every cache key.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SVG_HASHSALT = "kbgen"
 _EXCLUDED_PARTS = {".venv", "venv", "site-packages", "dist-packages", "__pycache__", ".git", ".cache"}
 
@@ -222,6 +222,15 @@ class _Runner:
                 error["cell"] = cell.cell_id
                 break
         seconds = time.perf_counter() - t0
+        # Paths inside the project are shown relative to it: the site must not depend on where
+        # the repository was checked out.
+        prefix = str(self.root) + os.sep
+        for c in cells:
+            for o in c["outputs"]:
+                if o["type"] == "stream":
+                    o["text"] = o["text"].replace(prefix, "")
+        if error:
+            error["traceback"] = error["traceback"].replace(prefix, "")
         torch = sys.modules.get("torch")
         return {
             "format": FORMAT_VERSION,
