@@ -166,10 +166,11 @@ def _search(page, query: str) -> list[str]:  # noqa: ANN001
     page.locator("label.md-search__icon, .md-search__input").first.click()
     page.wait_for_function(SEARCH_READY_JS % json.dumps(initializing), timeout=60000)
     page.fill("input.md-search__input", query)
+    page.press("input.md-search__input", "End")  # Material queries on keyup, which fill() does not send
     page.wait_for_selector(".md-search-result__item a", timeout=15000)
     time.sleep(0.3)  # results stream in; take the settled list
     hrefs = page.eval_on_selector_all(".md-search-result__item > a", "els => els.map(e => e.href)")
-    return [unquote(urlsplit(h).path if h.startswith("http") else h.split("://", 1)[1].split("#")[0]) for h in hrefs]
+    return [unquote(urlsplit(h).path) for h in hrefs]
 
 
 @pytest.mark.parametrize("query", list(SEARCHES))
