@@ -195,6 +195,12 @@ class ForkServer:
             return True
         job.started.wait(5)
         if job.pid:
+            try:  # ask the snippet where it is (it records its current line), then kill
+                os.kill(job.pid, signal.SIGUSR1)
+                if job.done.wait(0.5):
+                    return False
+            except OSError:
+                pass
             try:
                 os.killpg(job.pid, 9)
             except OSError:

@@ -175,7 +175,21 @@ class _Runner:
             "traceback": text,
         }
 
+    def _where(self, signum: int, frame: Any) -> None:
+        """SIGUSR1 (sent just before a timeout kill): record the snippet line running now."""
+        line = None
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                line = frame.f_lineno
+                break
+            frame = frame.f_back
+        if line is not None:
+            _atomic_write(self.out_dir / "progress.json", json.dumps({"cell": self.cell_id, "line": line, "exact": True}))
+
     def run(self) -> dict[str, Any]:
+        import signal
+
+        signal.signal(signal.SIGUSR1, self._where)
         preloaded = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
         preloaded.discard(None)
         self._setup_matplotlib()
