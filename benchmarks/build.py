@@ -31,11 +31,19 @@ MARKER = "KBGEN_BENCH_MARKER_7f3a"
 SUMMARY = re.compile(r"kbgen: (\d+) snippets, (\d+) executed, (\d+) cached, (\d+) failed")
 
 
-def copy_project(dest: Path) -> Path:
+def copy_project(dest: Path, only: list[str] | None) -> Path:
+    """A copy of the project (kbgen included: the builds run this copy, so editing the real
+    tree during a run changes nothing). ``only``: keep just these snippets."""
+
     def ignore(d: str, names: list[str]) -> set[str]:
         return {n for n in names if (Path(d) == ROOT and n in SKIP) or n == "__pycache__" or n.endswith(".egg-info")}
 
     shutil.copytree(ROOT, dest, ignore=ignore)
+    if only:
+        keep = {n if n.endswith(".py") else n + ".py" for n in only}
+        for p in (dest / "snippets").glob("*.py"):
+            if p.name not in keep and not p.name.startswith("_"):
+                p.unlink()
     return dest
 
 
@@ -126,12 +134,20 @@ def main() -> None:
     ap.add_argument("--module", default="transformer_core/attention.py", help="module to edit")
     ap.add_argument("--note", default="docs/技术-Transformer架构.md", help="note to edit")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--only", nargs="*", help="benchmark just these snippets (names)")
     args = ap.parse_args()
 
     cores = len(os.sched_getaffinity(0)) if not args.cpus else len(args.cpus.split(","))
     rows: list[tuple[str, float, str]] = []
+
+    class Rows(list):
+        def append(self, row: tuple[str, float, str]) -> None:  # print as measured
+            super().append(row)
+            print(f"  {row[0]:44s} {row[1]:8.2f} s  {row[2]}", flush=True)
+
+    rows = Rows()
     with tempfile.TemporaryDirectory(prefix="kbgen-bench-") as tmp:
-        proj = copy_project(Path(tmp) / "proj")
+        proj = copy_project(Path(tmp) / "proj", args.only)
         n = len([p for p in (proj / "snippets").glob("*.py") if not p.name.startswith("_")])
         print(f"kbgen build benchmark: {n} snippets, {cores} cores, load {os.getloadavg()[0]:.1f}", flush=True)
 
@@ -151,7 +167,6 @@ def main() -> None:
         rows.append(("kbgen after prose edit", prose, s_prose))
 
         cfg = noexec_config(proj)
-        mkdocs(proj, args.cpus, cfg, "site_noexec")
         noexec, _ = mkdocs(proj, args.cpus, cfg, "site_noexec")
         rows.append(("plain mkdocs build, execution off", noexec, ""))
 
