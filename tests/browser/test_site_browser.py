@@ -136,15 +136,21 @@ def test_no_console_errors(crawl: dict[str, Visit]) -> None:
     assert not errors, f"console errors: {errors}"
 
 
-def test_formulas_are_rendered(crawl: dict[str, Visit], built_site: Path) -> None:
+def test_formulas_are_rendered(crawl: dict[str, Visit]) -> None:
     raw = {rel: v.raw_tex for rel, v in crawl.items() if v.raw_tex}
     assert not raw, f"raw TeX visible: {raw}"
     assert crawl[NOTE].math > 0 and crawl[LEVEL_PAGE].math > 0
-    # Every page whose source has math shows MathML (snippet pages included).
-    with_math = [rel for rel, v in crawl.items() if v.math]
-    assert any(rel.startswith("snippets/") for rel in with_math) or not any(
-        "arithmatex" in (built_site / rel).read_text(encoding="utf-8") for rel in crawl if rel.startswith("snippets/")
-    )
+    assert any(v.math for rel, v in crawl.items() if rel.startswith("snippets/")), "math in snippet pages"
+
+
+def test_offline_numbers_are_recorded(crawl: dict[str, Visit], variant: str, built_site: Path, artifacts: Path) -> None:
+    """Requests per page and page sizes, for the record (test-artifacts/offline-<variant>.json)."""
+    rows = {
+        rel: {"requests": v.requests, "html_bytes": (built_site / rel).stat().st_size, "images": v.images, "math": v.math}
+        for rel, v in crawl.items()
+    }
+    (artifacts / f"offline-{variant}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert all(r["requests"] > 0 for r in rows.values())
 
 
 def test_every_image_loads(crawl: dict[str, Visit]) -> None:
