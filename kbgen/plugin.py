@@ -85,6 +85,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._reported: set[Problem] = set()
         self._generated: set[str] = set()
         self._files: Files | None = None
+        self._urls: dict[str, str] = {}  # src_uri -> url of every file in the build
         self._page_url = ""
 
     # -- configuration ---------------------------------------------------------------
@@ -233,13 +234,15 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
-        self._files, self._page_url = files, page.url
+        if self._files is not files or len(self._urls) != len(files):
+            self._files, self._urls = files, {f.src_uri: f.url for f in files}
+        self._page_url = page.url
         return markdown
 
     def _url_for(self, target: str, page_path: str) -> str | None:
         """Relative URL of the site file ``target`` from the page being rendered (None: no such file)."""
-        f = self._files.get_file_from_path(target) if self._files is not None else None
-        return None if f is None else get_relative_url(f.url, self._page_url)
+        url = self._urls.get(target)
+        return None if url is None else get_relative_url(url, self._page_url)
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if self.renderer is not None:

@@ -85,6 +85,7 @@ class VaultExtension(Extension):
         self.page_path, self.note_path = page_path, note_path or page_path
         self.page_url, self.line_offset = page_url, line_offset
         self.stashed = {}
+        self.renderer._embed_counter = 0  # embedded heading ids depend only on the page
 
     def extendMarkdown(self, md: Markdown) -> None:
         md.registerExtension(self)
