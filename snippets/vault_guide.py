@@ -1,0 +1,169 @@
+# %% [markdown]
+# # 这座知识库怎么用：从笔记的 frontmatter 算出学习路径
+#
+# 读取 `docs/` 下每篇笔记的 YAML frontmatter（级别 level、前置知识 prerequisites），
+# 以及三个级别页面 `docs/学习路径/*.md` 里的有序步骤，算出：
+#
+# - 每个级别有几篇笔记、几段嵌入的代码输出；
+# - 路径上每一步的前置知识，并检查“前置知识一定排在更前面”；
+# - 每个代码片段（snippet）用到了 `transformer_core` 的哪些模块。
+#
+# 笔记增删改后重新运行，表格会跟着变。
+
+# %% setup
+import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]) if "__file__" in globals() else ".")
+
+import ast
+import pkgutil
+import re
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+import yaml
+
+import transformer_core
+
+plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+ROOT = pathlib.Path(__file__).resolve().parents[1] if "__file__" in globals() else pathlib.Path.cwd()
+DOCS, SNIPPETS = ROOT / "docs", ROOT / "snippets"
+LEVELS = ["入门级", "进阶级", "专家级"]
+CODES = {"入门级": "B", "进阶级": "I", "专家级": "E"}  # beginner / intermediate / expert, for figure labels
+WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\\?\|[^\]]*)?\]\]")
+EMBED = re.compile(r"!\[\[([\w\-]+\.py)(?:#([\w\-]+))?\]\]")
+
+
+def read_note(path: pathlib.Path) -> tuple[dict, str]:
+    """-> (frontmatter dict, body text without code blocks and code spans)."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("---"):
+        _, front, text = text.split("---", 2)
+        front = yaml.safe_load(front) or {}
+    else:
+        front = {}
+    # Code is not prose: an embed written inside a code block or code span is not an embed.
+    return front, re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+
+
+notes = {}  # vault path without .md -> (frontmatter, body)
+for p in sorted(DOCS.rglob("*.md")):
+    notes[p.relative_to(DOCS).with_suffix("").as_posix()] = read_note(p)
+
+# Resolve a wikilink target the way Obsidian does for unique names: full path, file name, title or alias.
+names: dict[str, set[str]] = defaultdict(set)
+for key, (front, _) in notes.items():
+    for name in [key, key.split("/")[-1], str(front.get("title", ""))] + [str(a) for a in front.get("aliases") or []]:
+        if name:
+            names[name].add(key)
+
+
+def resolve(target: str) -> str | None:
+    hits = names.get(target.strip())
+    return next(iter(hits)) if hits and len(hits) == 1 else None
+
+
+path_steps: list[tuple[str, int, str]] = []  # (level, step number, note key)
+for level in LEVELS:
+    page = DOCS / "学习路径" / f"{level}.md"
+    if page.exists():
+        steps = re.findall(r"^\s*(\d+)\.\s*\[\[([^\]|#]+)", page.read_text(encoding="utf-8"), flags=re.M)
+        path_steps += [(level, int(n), resolve(t) or t) for n, t in steps]
+position = {key: i for i, (_, _, key) in enumerate(path_steps)}
+code = {key: f"{CODES[lvl]}{n}" for lvl, n, key in path_steps}
+
+
+def prerequisites(key: str) -> list[str]:
+    front = notes[key][0]
+    return [m.group(1) for item in front.get("prerequisites") or [] for m in WIKILINK.finditer(str(item))]
+
+
+# %% notes_per_level
+print("| 级别 | 路径上的步骤 | frontmatter 标为该级别的笔记 | 嵌入的代码输出 | 有“动手运行”一节 |")
+print("|---|---:|---:|---:|---:|")
+for level in LEVELS:
+    on_path = [k for lvl, _, k in path_steps if lvl == level]
+    tagged = [k for k, (f, _) in notes.items() if f.get("level") == level and not k.startswith("学习路径/")]
+    embeds = sum(len(EMBED.findall(notes[k][1])) for k in on_path if k in notes)
+    runnable = sum("## 动手运行" in notes[k][1] for k in on_path if k in notes)
+    print(f"| {level} | {len(on_path)} | {len(tagged)} | {embeds} | {runnable}/{len(on_path)} |")
+print(f"\n共 {len(notes)} 个 Markdown 文件，{len(path_steps)} 个学习步骤，{len(list(SNIPPETS.glob('*.py')))} 个代码片段。")
+missing = [k for _, _, k in path_steps if k not in notes]
+print("路径上尚未写成的笔记: " + (", ".join(missing) if missing else "无"))
+
+# %% path_table
+violations, unresolved = [], []
+print("| 步骤 | 笔记 | 前置知识（步骤） | 嵌入的代码输出 |")
+print("|---|---|---|---|")
+for level, n, key in path_steps:
+    if key not in notes:
+        continue
+    pre = []
+    for target in prerequisites(key):
+        dep = resolve(target)
+        if dep is None:
+            unresolved.append((key, target))
+            pre.append(f"{target} (?)")
+            continue
+        pre.append(f"{dep.split('/')[-1]} ({code.get(dep, '—')})")
+        if dep in position and position[dep] >= position[key]:
+            violations.append((key, dep))
+    snippets = sorted({s for s, _ in EMBED.findall(notes[key][1])})
+    print(f"| {code[key]} | {key.split('/')[-1]} | {'、'.join(pre) or '—'} | {len(EMBED.findall(notes[key][1]))} ({', '.join(snippets) or '—'}) |")
+if unresolved:
+    print("\n未能唯一解析的前置知识: " + "; ".join(f"{k} → {t}" for k, t in unresolved))
+print("\n前置知识排在自己后面的笔记: " + ("; ".join(f"{k} ← {d}" for k, d in violations) if violations else "无"))
+assert not violations, "a prerequisite must come earlier on the learning path"
+
+# %% prereq_graph
+fig, ax = plt.subplots(figsize=(13, 4.2))
+lane = {lvl: i for i, lvl in enumerate(LEVELS)}
+xy = {key: (position[key], -lane[lvl]) for lvl, _, key in path_steps}
+for key in xy:
+    if key not in notes:
+        continue
+    for target in prerequisites(key):
+        dep = resolve(target)
+        if dep in xy:
+            (x0, y0), (x1, y1) = xy[dep], xy[key]
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops=dict(arrowstyle="->", color="tab:gray", alpha=0.6, lw=1,
+                                        connectionstyle="arc3,rad=-0.25" if y0 == y1 else "arc3,rad=0.1", shrinkA=9, shrinkB=9))
+colors = {"入门级": "tab:green", "进阶级": "tab:blue", "专家级": "tab:red"}
+for lvl, n, key in path_steps:
+    x, y = xy[key]
+    ax.scatter([x], [y], s=420, color=colors[lvl], edgecolors="black" if key in notes else "none", zorder=3)
+    ax.text(x, y, code[key], ha="center", va="center", color="white", fontsize=8, weight="bold", zorder=4)
+ax.set_yticks([0, -1, -2])
+ax.set_yticklabels(["Beginner (B)", "Intermediate (I)", "Expert (E)"])
+ax.set_xlabel("position on the learning path")
+ax.set_xlim(-1, max(len(path_steps), 1))
+ax.set_ylim(-2.7, 0.7)
+ax.set_title("Prerequisite graph: every arrow points forward along the path")
+for side in ("top", "right"):
+    ax.spines[side].set_visible(False)
+fig.tight_layout()
+plt.show()
+print("图中编号与笔记: " + "  ".join(f"{code[k]}={k.split('/')[-1]}" for _, _, k in path_steps))
+
+# %% snippet_usage
+modules = sorted(m.name for m in pkgutil.iter_modules(transformer_core.__path__))
+used_by: dict[str, list[str]] = {m: [] for m in modules}
+for path in sorted(SNIPPETS.glob("*.py")):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names_ = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        for name in names_:
+            parts = name.split(".")
+            if parts[0] == "transformer_core" and len(parts) > 1 and parts[1] in used_by and path.stem not in used_by[parts[1]]:
+                used_by[parts[1]].append(path.stem)
+embedded_in: dict[str, set[str]] = defaultdict(set)
+for key, (_, body) in notes.items():
+    for snippet, _ in EMBED.findall(body):
+        embedded_in[snippet].add(key.split("/")[-1])
+print("| transformer_core 模块 | 用到它的代码片段 |")
+print("|---|---|")
+for m in modules:
+    print(f"| `{m}` | {', '.join(used_by[m]) or '—'} |")
+print("\n| 代码片段 | 被哪些笔记嵌入 |")
+print("|---|---|")
+for path in sorted(SNIPPETS.glob("*.py")):
+    print(f"| {path.name} | {'、'.join(sorted(embedded_in[path.name])) or '—'} |")
