@@ -24,6 +24,17 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 
+@torch.no_grad()
+def split_loss(model: torch.nn.Module, ids: torch.Tensor, block: int, max_windows: int = 64) -> float:
+    """Mean next-character cross-entropy over non-overlapping windows of ``ids`` (nats)."""
+    model.eval()
+    n = min(max_windows, (ids.numel() - 1) // block)
+    x = torch.stack([ids[i * block : (i + 1) * block] for i in range(n)])
+    y = torch.stack([ids[i * block + 1 : (i + 1) * block + 1] for i in range(n)])
+    logits = model(x.to(next(model.parameters()).device)).cpu()
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1)).item()
+
+
 def non_embedding_params(model: torch.nn.Module) -> int:
     """Parameters outside the token/position embeddings (Kaplan et al. count N this way)."""
     return sum(p.numel() for name, p in model.named_parameters() if "emb" not in name and "pos" not in name)
@@ -33,7 +44,8 @@ def non_embedding_params(model: torch.nn.Module) -> int:
 # ## 1. 本机实验：训练几个不同大小的模型
 #
 # 所有模型：相同的语料、种子、步数（`STEPS`）、批大小、上下文长度和学习率；只改变 `SIZES` 中的
-# 宽度 $d$ 与层数。验证损失（validation loss）在语料最后 10% 上计算（训练时没见过）。
+# 宽度 $d$ 与层数。训练结束后，在训练部分（前 90%）的 64 个窗口上计算训练损失，在语料最后 10%
+# （训练时没见过）的全部窗口上计算验证损失（validation loss）。
 
 # %% experiment
 SIZES = [(8, 1), (16, 1), (32, 1), (48, 2), (64, 2)]  # (d_model, n_layers)
@@ -46,9 +58,12 @@ for d_model, n_layers in SIZES:
     model, tok, history = train_char_lm(text, cfg, steps=STEPS, batch=BATCH, block=BLOCK, lr=LR, seed=0,
                                         log_every=STEPS // 6)
     n_total = sum(p.numel() for p in model.parameters())
-    final = history[-1]
+    # The same split as train_char_lm: the last 10% of the corpus is held out.
+    ids = torch.tensor(tok.encode(text))
+    n_val = max(BLOCK + 2, int(ids.numel() * 0.1))
     rows.append(dict(d=d_model, layers=n_layers, n=non_embedding_params(model), total=n_total,
-                     train=final["loss"], val=final["val_loss"], curve=[(h["step"], h["val_loss"]) for h in history]))
+                     train=split_loss(model, ids[:-n_val], BLOCK), val=split_loss(model, ids[-n_val:], BLOCK),
+                     curve=[(h["step"], h["val_loss"]) for h in history]))
 vocab = tok.vocab_size
 print(f"corpus: {len(text):,} characters, vocabulary {vocab} characters; {STEPS} steps x {BATCH} x {BLOCK} tokens each\n")
 print("| d_model | layers | non-embedding params N | total params | train loss | validation loss |")
@@ -66,7 +81,8 @@ val = np.array([r["val"] for r in rows])
 slope, intercept = np.polyfit(np.log(N), np.log(val), 1)
 alpha, a = -slope, math.exp(intercept)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.3))
-ax1.loglog(N, val, "o", ms=8, label="validation loss (this build)")
+ax1.loglog(N, val, "o", ms=8, label="validation loss (held-out 10%)")
+ax1.loglog(N, [r["train"] for r in rows], "s", ms=6, color="gray", alpha=0.7, label="training loss (seen text)")
 grid = np.logspace(np.log10(N.min() / 1.5), np.log10(N.max() * 1.5), 50)
 ax1.loglog(grid, a * grid**-alpha, "--", label=f"fit: L = {a:.2f} * N^(-{alpha:.3f})")
 ax1.set_xlabel("non-embedding parameters N")
@@ -85,7 +101,8 @@ plt.show()
 print(f"fitted power law: L(N) = {a:.3f} * N^(-{alpha:.4f})")
 print(f"=> doubling N changes the loss by a factor {2 ** -alpha:.4f} in this toy setting "
       f"(Kaplan 2020 at scale: 2^-0.076 = {2 ** -0.076:.4f})")
-assert val[-1] < val[0]  # the largest model beats the smallest on held-out text
+assert rows[-1]["train"] < rows[0]["train"]  # more parameters fit the corpus better
+assert val[-1] < val[0]  # and the largest model also beats the smallest on held-out text
 
 # %% [markdown]
 # ## 3. 公开的缩放定律（论文数字）
@@ -119,10 +136,10 @@ for tokens in [3e11, 1.4e12, 1.5e13]:
     ax2.semilogx(ns, chinchilla_loss(ns, tokens), lw=2, label=f"D = {tokens:.1e} tokens")
 ax2.axhline(CHIN["E"], color="gray", ls="--", lw=1, label="irreducible loss E = 1.69")
 models = {"Gopher 280B / 300B": (280e9, 300e9), "Chinchilla 70B / 1.4T": (70e9, 1.4e12)}
-for name, (n, d) in models.items():
+for (name, (n, d)), offset in zip(models.items(), [(-20, 25), (-110, -35)]):
     ax2.plot(n, chinchilla_loss(n, d), "o", color="black")
-    ax2.annotate(f"{name}\nL = {chinchilla_loss(n, d):.3f}", (n, chinchilla_loss(n, d)),
-                 textcoords="offset points", xytext=(-60, 12), fontsize=8)
+    ax2.annotate(f"{name}\nL = {chinchilla_loss(n, d):.3f}", (n, chinchilla_loss(n, d)), textcoords="offset points",
+                 xytext=offset, fontsize=8, arrowprops=dict(arrowstyle="-", color="gray"))
 ax2.set_xlabel("parameters N")
 ax2.set_ylabel("predicted loss")
 ax2.set_title("Chinchilla fit: L(N, D) = E + A/N^0.34 + B/D^0.28")
