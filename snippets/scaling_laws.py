@@ -88,6 +88,8 @@ ax1.loglog(grid, a * grid**-alpha, "--", label=f"fit: L = {a:.2f} * N^(-{alpha:.
 ax1.set_xlabel("non-embedding parameters N")
 ax1.set_ylabel("validation loss (nats / character)")
 ax1.set_title(f"Tiny char-level GPTs, {STEPS} steps each")
+ax1.yaxis.set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+ax1.yaxis.set_minor_formatter(plt.matplotlib.ticker.ScalarFormatter())
 ax1.legend(fontsize=8)
 for r in rows:
     steps, losses = zip(*r["curve"])
