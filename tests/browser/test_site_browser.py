@@ -256,16 +256,29 @@ FIND_NODES_JS = """() => {
 }"""
 
 
-def test_graph_draws_nodes_and_a_click_opens_the_note(variant: str, browser, built_site: Path, site_server: str) -> None:  # noqa: ANN001
+def _settled_nodes(page, timeout_s: float = 20.0) -> list[list[float]]:  # noqa: ANN001
+    """Node centres once the force layout has stopped moving (two samples 400 ms apart agree)."""
+    deadline = time.monotonic() + timeout_s
+    before = page.evaluate(FIND_NODES_JS) or []
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(400)
+        now = page.evaluate(FIND_NODES_JS) or []
+        if now and len(now) == len(before) and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) < 1 for a, b in zip(now, before)):
+            return now
+        before = now
+    return before
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_graph_draws_nodes_and_a_click_opens_the_note(scheme: str, variant: str, browser, built_site: Path, site_server: str) -> None:  # noqa: ANN001
     base = base_url(variant, built_site, site_server)
     graphs = [p for p in site_pages(built_site) if re.search(r"(^|/)(graph|图谱)[^/]*\.html$", p)]
     assert graphs, "the site has a graph page"
-    ctx = new_context(browser, base, [])
+    ctx = new_context(browser, base, [], scheme=scheme)
     page = ctx.new_page()
     page.goto(base + graphs[0])
     page.wait_for_selector(".kbgen-global-graph canvas")
-    page.wait_for_timeout(2500)  # let the layout settle
-    nodes = page.evaluate(FIND_NODES_JS)
+    nodes = _settled_nodes(page)
     assert nodes and len(nodes) >= 10, f"graph shows {len(nodes or [])} nodes"
     for x, y in nodes:
         page.mouse.move(x, y)
