@@ -14,7 +14,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .feedforward import ACTIVATIONS
 from .layers import DecoderLayer, EncoderLayer
 from .multihead import KVCache
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
@@ -261,4 +260,4 @@ class GPT(nn.Module):
         return generate(self, ids, max_new_tokens, **kwargs)
 
 
-__all__ = ["TransformerConfig", "EncoderDecoderTransformer", "BertModel", "GPT", "init_weights", "ACTIVATIONS"]
+__all__ = ["TransformerConfig", "EncoderDecoderTransformer", "BertModel", "GPT", "init_weights"]

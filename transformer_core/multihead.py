@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from .attention import fused_attention, scaled_dot_product_attention
@@ -13,7 +12,8 @@ class KVCache:
 
     Holds k [B, H, L, dk] and v [B, H, L, dv]. A model keeps one cache per layer
     (see ``GPT.make_cache``). Storage grows geometrically so appending one token is O(1)
-    amortised instead of copying the whole history every step.
+    amortised instead of copying the whole history every step. Meant for inference
+    (``torch.no_grad``): the storage is written in place.
     """
 
     def __init__(self) -> None:
