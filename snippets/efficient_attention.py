@@ -37,6 +37,19 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 
+def print_table(lines: list[str]) -> None:
+    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
+    import unicodedata
+
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -195,8 +208,7 @@ table = [
     ("BigBird w=4, 1 global, 2 random", bigbird_mask(L, 4, 1, 2), full),
 ]
 print(f"L = {L}\n")
-print("| pattern | density (nnz / L²) | scores per query | layers: 0 → L−1 | layers: all pairs |")
-print("|---|---|---|---|---|")
+_tbl = ["| pattern | density (nnz / L²) | scores per query | layers: 0 → L−1 | layers: all pairs |"]
 results = {}
 for name, m, target in table:
     first_last = torch.zeros(L, L, dtype=torch.bool)
@@ -205,7 +217,8 @@ for name, m, target in table:
     b = layers_needed(m, target)
     results[name] = (a, b)
     fmt = lambda x: "never" if x is None else str(x)  # noqa: E731
-    print(f"| {name} | {m.float().mean():.1%} | {m.sum(1).float().mean():.1f} | {fmt(a)} | {fmt(b)} |")
+    _tbl.append(f"| {name} | {m.float().mean():.1%} | {m.sum(1).float().mean():.1f} | {fmt(a)} | {fmt(b)} |")
+print_table(_tbl)
 assert results["full"] == (1, 1)
 assert results["strided stride=16 (causal)"][1] == 2  # Sparse Transformer: any pair within two layers
 assert results["block-local block=16"][0] is None  # blocks alone never talk to each other
@@ -235,12 +248,12 @@ checks = [
      scaled_dot_product_attention(q, k, v, mask=strided_mask(L, 8), causal=True)[0], int(strided_mask(L, 8).sum())),
 ]
 print(f"B={B}, H={H}, L={L}, d_k={dk}\n")
-print("| sparse implementation | max abs difference vs masked full attention | scores needed (per head) | full attention |")
-print("|---|---|---|---|")
+_tbl = ["| sparse implementation | max abs difference vs masked full attention | scores needed (per head) | full attention |"]
 for name, sparse_out, dense_out, n_scores in checks:
     diff = (sparse_out - dense_out).abs().max().item()
-    print(f"| {name} | {diff:.1e} | {n_scores:,} | {L * L:,} |")
+    _tbl.append(f"| {name} | {diff:.1e} | {n_scores:,} | {L * L:,} |")
     assert diff < 1e-5
+print_table(_tbl)
 
 # %% [markdown]
 # ## 4. 实测：时间与内存随长度的变化
@@ -289,11 +302,11 @@ fig.tight_layout(rect=(0, 0.03, 1, 1))
 plt.show()
 
 print(f"Measured on {machine()}.\n")
-print("| method | " + " | ".join(f"n={n}" for n in LENGTHS) + " | time slope | memory slope |")
-print("|---|" + "---|" * len(LENGTHS) + "---|---|")
+_tbl = ["| method | " + " | ".join(f"n={n}" for n in LENGTHS) + " | time slope | memory slope |"]
 for name in methods:
     cells = " | ".join(f"{t * 1e3:.2f} ms / {m / 2**20:.1f} MiB" for t, m in zip(times[name], mems[name]))
-    print(f"| {name} | {cells} | {slopes[name][0]:.2f} | {slopes[name][1]:.2f} |")
+    _tbl.append(f"| {name} | {cells} | {slopes[name][0]:.2f} | {slopes[name][1]:.2f} |")
+print_table(_tbl)
 full_name = "full softmax attention"
 assert slopes[full_name][1] > 1.8  # the n x n matrix: memory is quadratic
 assert all(slopes[name][1] < 1.2 for name in methods if name != full_name)  # the others: linear
@@ -342,8 +355,8 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
-print("| m | error, orthogonal | error, i.i.d. |")
-print("|---|---|---|")
+_tbl = ["| m | error, orthogonal | error, i.i.d. |"]
 for m, eo, ei in zip(FEATURES, errors[True], errors[False]):
-    print(f"| {m} | {eo[0]:.3f} ± {eo[1]:.3f} | {ei[0]:.3f} ± {ei[1]:.3f} |")
+    _tbl.append(f"| {m} | {eo[0]:.3f} ± {eo[1]:.3f} | {ei[0]:.3f} ± {ei[1]:.3f} |")
+print_table(_tbl)
 assert errors[True][-1][0] < errors[True][0][0] / 3  # more features, smaller error

@@ -15,6 +15,20 @@ import yaml
 
 from transformer_core.configs import PRESETS, count_parameters
 
+
+def print_table(lines: list[str]) -> None:
+    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
+    import unicodedata
+
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1] if "__file__" in globals() else pathlib.Path(".").resolve()
 DOCS = ROOT / "docs"
 LEVELS = ["入门级", "进阶级", "专家级"]
@@ -94,21 +108,22 @@ STEPS = learning_path()
 # %% [markdown]
 # ## 按级别的清单
 #
-# “学完后你能……”来自学习路径页面；“产品经理深度”是本脚本里的编辑标注；“可运行”是该笔记嵌入的代码输出数。
+# 步骤顺序与笔记标题来自学习路径页面和笔记的 frontmatter；“产品经理深度”与“至少要能”是本脚本里的编辑标注；
+# “可运行”是该笔记嵌入的代码输出数。每一步“学完后你能……”见对应级别的学习路径页面。
 
 # %% checklist
 EMBED = re.compile(r"!\[\[([A-Za-z0-9_]+\.py)(?:#[^\]]*)?\]\]")
 for level in LEVELS:
     rows = [s for s in STEPS if s["level"] == level]
-    print(f"### {level}（{len(rows)} 步）\n")
-    print("| # | 笔记 | 产品经理深度 | 至少要能…… | 学完后你能……（摘自学习路径） | 可运行 |")
-    print("|---|---|---|---|---|---|")
+    print(f"【{level}】{len(rows)} 步")
+    _tbl = ["| # | 笔记 | 产品经理深度 | 至少要能…… | 可运行 |"]
     for s in rows:
         name = s["path"].stem
         depth, must = PM_DEPTH.get(name, ("（未标注）", ""))
         embeds = EMBED.findall(s["path"].read_text(encoding="utf-8"))
         title = s["meta"].get("title", name)
-        print(f"| {s['step']} | [[{s['link']}\\|{title}]] | {depth} | {must} | {s['outcome']} | {len(embeds)} 处 |")
+        _tbl.append(f"| {s['step']} | {title} | {depth} | {must} | {len(embeds)} 处 |")
+    print_table(_tbl)
     print()
 must_read = [s for s in STEPS if PM_DEPTH.get(s["path"].stem, ("",))[0].startswith("必读")]
 print(f"共 {len(STEPS)} 步，其中产品经理“必读”{len(must_read)} 步。")
@@ -149,14 +164,14 @@ assert not problems
 # 每生成一个 token 的前向计算量约为 $2N$ FLOPs；KV 缓存每个 token 需要 $2\cdot n_{\text{layer}}\cdot d$ 个数（fp16 每个 2 字节）。
 
 # %% cost_facts
-print("| 模型 | 参数量 | 每 token 前向计算 ≈ 2N | 每个 token 的 KV 缓存（fp16） | 上下文占满时的 KV 缓存 | 论文上下文长度 |")
-print("|---|---|---|---|---|---|")
+_tbl = ["| 模型 | 参数量 | 每 token 前向计算 ≈ 2N | 每个 token 的 KV 缓存（fp16） | 上下文占满时的 KV 缓存 | 论文上下文长度 |"]
 for name in ["gpt2-small", "gpt2-medium", "gpt2-xl", "gpt-3"]:  # decoder-only: they keep a KV cache
     cfg = PRESETS[name]
     n = count_parameters(name).total
     kv_token = 2 * cfg.n_layers * cfg.d_model * 2  # keys and values, fp16
-    print(f"| {name} | {n / 1e6:,.0f}M | {2 * n / 1e9:,.2f} GFLOPs | {kv_token / 2**10:,.0f} KiB | "
+    _tbl.append(f"| {name} | {n / 1e6:,.0f}M | {2 * n / 1e9:,.2f} GFLOPs | {kv_token / 2**10:,.0f} KiB | "
           f"{kv_token * cfg.max_len / 2**20:,.0f} MiB | {cfg.max_len:,} |")
+print_table(_tbl)
 gpt3 = PRESETS["gpt-3"]
 kv_gpt3 = 2 * gpt3.n_layers * gpt3.d_model * 2
 print(f"\n例：GPT-3 规模的模型，一个 2,048 token 的对话占用约 {kv_gpt3 * 2048 / 2**30:.1f} GiB KV 缓存；"

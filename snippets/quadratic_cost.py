@@ -25,6 +25,19 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 
+def print_table(lines: list[str]) -> None:
+    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
+    import unicodedata
+
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
+
+
 # FLOPs of one layer's forward pass for n tokens (a matmul [a,b]x[b,c] costs 2abc FLOPs).
 def flops_projections(n: float, d: float) -> float:
     return 4 * 2 * n * d * d  # Q, K, V and output projections
@@ -147,14 +160,14 @@ cases = [
     ("causal (half) n^2 terms vs FFN + projections", "all", True, 12),
 ]
 print(f"d_ff = 4d. Crossover length n* where attention's quadratic FLOPs equal the linear FLOPs:\n")
-print(f"| comparison | equation | n* / d | n* for d = {int(d)} |")
-print("|---|---|---|---|")
+_tbl = [f"| comparison | equation | n* / d | n* for d = {int(d)} |"]
 equations = {("ffn", False): "4n²d = 16nd²", ("all", False): "4n²d = 24nd²",
              ("ffn", True): "2n²d = 16nd²", ("all", True): "2n²d = 24nd²"}
 for label, against, causal, expected in cases:
     n_star = crossover(d, d_ff, against, causal)
-    print(f"| {label} | {equations[(against, causal)]} | {n_star / d:.2f} | {n_star:,.0f} |")
+    _tbl.append(f"| {label} | {equations[(against, causal)]} | {n_star / d:.2f} | {n_star:,.0f} |")
     assert abs(n_star / d - expected) < 1e-6 * expected
+print_table(_tbl)
 print("\nWith a general d_ff: n* = d_ff (vs FFN) and n* = 2d + d_ff (vs FFN + projections), doubled when causal.")
 assert abs(crossover(512, 1000, "ffn", False) - 1000) < 1e-3 and abs(crossover(512, 1000, "all", False) - 2024) < 1e-3
 
@@ -195,8 +208,7 @@ plt.show()
 # 宽度与上下文长度取自 `transformer_core.configs.PRESETS`（论文配置）。
 
 # %% real_models
-print("| model | d_model | d_ff | context n | crossover vs FFN (d_ff) | vs whole layer (2d + d_ff) | causal, whole layer | attention n² share at its context |")
-print("|---|---|---|---|---|---|---|---|")
+_tbl = ["| model | d_model | d_ff | context n | crossover vs FFN (d_ff) | vs whole layer (2d + d_ff) | causal, whole layer | attention n² share at its context |"]
 for name in ["transformer-base", "bert-base", "gpt2-small", "gpt2-xl", "gpt-3"]:
     cfg = PRESETS[name]
     causal = cfg.arch == "decoder"
@@ -206,8 +218,9 @@ for name in ["transformer-base", "bert-base", "gpt2-small", "gpt2-xl", "gpt-3"]:
     c_ffn = crossover(cfg.d_model, cfg.d_ff, "ffn", False)
     c_all = crossover(cfg.d_model, cfg.d_ff, "all", False)
     c_causal = crossover(cfg.d_model, cfg.d_ff, "all", True)
-    print(f"| {name} | {cfg.d_model} | {cfg.d_ff} | {n} | {c_ffn:,.0f} | {c_all:,.0f} | {c_causal:,.0f} | {share:.1%} |")
+    _tbl.append(f"| {name} | {cfg.d_model} | {cfg.d_ff} | {n} | {c_ffn:,.0f} | {c_all:,.0f} | {c_causal:,.0f} | {share:.1%} |")
     assert share < 0.5  # every classic preset runs below its crossover at its own context length
+print_table(_tbl)
 print("\n(For decoder-only models the share uses the causal count 2n²d.) Context lengths are the published maxima.")
 
 # %% [markdown]
@@ -269,8 +282,7 @@ assert slope_attn > slope_ffn  # attention grows faster with n than the FFN
 
 # %% memory
 print(f"d = {D_MODEL}, {N_HEADS} heads, float32. Peak live tensor memory measured with a dispatch-mode tracker.")
-print(f"| n | attention weights h·n²·4 B (formula) | attention peak (measured) | FFN hidden n·4d·4 B (formula) | FFN peak (measured) |")
-print("|---|---|---|---|---|")
+_tbl = [f"| n | attention weights h·n²·4 B (formula) | attention peak (measured) | FFN hidden n·4d·4 B (formula) | FFN peak (measured) |"]
 mem_attn = []
 for n in [256, 1024, 4096]:
     x = torch.randn(1, n, D_MODEL)
@@ -279,8 +291,9 @@ for n in [256, 1024, 4096]:
     pf = peak_bytes(lambda: ffn(x))
     mem_attn.append(pa)
     w_formula, h_formula = N_HEADS * n * n * 4, n * 4 * D_MODEL * 4
-    print(f"| {n:,} | {w_formula / 2**20:,.2f} MiB | {pa / 2**20:,.2f} MiB | {h_formula / 2**20:,.2f} MiB | {pf / 2**20:,.2f} MiB |")
+    _tbl.append(f"| {n:,} | {w_formula / 2**20:,.2f} MiB | {pa / 2**20:,.2f} MiB | {h_formula / 2**20:,.2f} MiB | {pf / 2**20:,.2f} MiB |")
     assert pa >= w_formula  # the explicit implementation really holds the n x n weights
+print_table(_tbl)
 growth = mem_attn[-1] / mem_attn[-2]
 print(f"\nAttention peak memory grows {growth:.1f}x when n grows 4x (quadratic: 16x).")
 assert growth > 8

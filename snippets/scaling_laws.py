@@ -24,6 +24,19 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 
+def print_table(lines: list[str]) -> None:
+    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
+    import unicodedata
+
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
+
+
 @torch.no_grad()
 def split_loss(model: torch.nn.Module, ids: torch.Tensor, block: int, max_windows: int = 64) -> float:
     """Mean next-character cross-entropy over non-overlapping windows of ``ids`` (nats)."""
@@ -66,10 +79,10 @@ for d_model, n_layers in SIZES:
                      curve=[(h["step"], h["val_loss"]) for h in history]))
 vocab = tok.vocab_size
 print(f"corpus: {len(text):,} characters, vocabulary {vocab} characters; {STEPS} steps x {BATCH} x {BLOCK} tokens each\n")
-print("| d_model | layers | non-embedding params N | total params | train loss | validation loss |")
-print("|---|---|---|---|---|---|")
+_tbl = ["| d_model | layers | non-embedding params N | total params | train loss | validation loss |"]
 for r in rows:
-    print(f"| {r['d']} | {r['layers']} | {r['n']:,} | {r['total']:,} | {r['train']:.3f} | {r['val']:.3f} |")
+    _tbl.append(f"| {r['d']} | {r['layers']} | {r['n']:,} | {r['total']:,} | {r['train']:.3f} | {r['val']:.3f} |")
+print_table(_tbl)
 print(f"\nfor reference: uniform guessing = ln({vocab}) = {math.log(vocab):.3f} nats")
 
 # %% [markdown]
@@ -178,13 +191,13 @@ real = {
     "Chinchilla (2022)": (70e9, 1.4e12),
     "Llama 3 8B (2024)": (8e9, 15e12),
 }
-print("| model | params N | tokens D | tokens / param | compute C = 6ND (FLOPs) | compute-optimal N at that C | optimal D | predicted loss (actual → optimal) |")
-print("|---|---|---|---|---|---|---|---|")
+_tbl = ["| model | params N | tokens D | tokens / param | compute C = 6ND (FLOPs) | compute-optimal N at that C | optimal D | predicted loss (actual → optimal) |"]
 for name, (n, d) in real.items():
     c = 6 * n * d
     n_opt, d_opt = optimal(c)
-    print(f"| {name} | {n / 1e9:,.0f}B | {d / 1e9:,.0f}B | {d / n:,.1f} | {c:.2e} | {n_opt / 1e9:,.0f}B | {d_opt / 1e9:,.0f}B | "
+    _tbl.append(f"| {name} | {n / 1e9:,.0f}B | {d / 1e9:,.0f}B | {d / n:,.1f} | {c:.2e} | {n_opt / 1e9:,.0f}B | {d_opt / 1e9:,.0f}B | "
           f"{chinchilla_loss(n, d):.3f} → {chinchilla_loss(n_opt, d_opt):.3f} |")
+print_table(_tbl)
 n_opt, d_opt = optimal(6 * 280e9 * 300e9)
 print(f"\nWith Gopher's compute, the 20-tokens-per-parameter rule gives N = {n_opt / 1e9:.0f}B and D = {d_opt / 1e12:.2f}T "
       f"(the paper trained Chinchilla with 70B and 1.4T).")
