@@ -22,9 +22,9 @@ lines are 1-based lines of the source file, frontmatter included)::
     index.tags()                     # {tag: [path]} (a nested tag also counts for its parents)
     index.snippet_references()       # {"x.py": [(path, line)]}
 
-Inside a build, the MkDocs plugin holds the index: ``config.plugins["kbgen"].index``
-(set in ``on_files``, before other plugins' default-priority ``on_files``... use
-``@event_priority(-50)`` or later events to read it).
+Inside a build, the MkDocs plugin holds the index: ``config.plugins["kbgen"].index``. It is
+built in kbgen's ``on_files`` (default priority), so read it from a later event or from an
+``on_files`` with ``@event_priority(-50)`` (as ``kbgen-site`` does).
 
 Resolution follows Obsidian: exact vault path, then a note of that name (or path suffix) in
 the linking note's folder, then the shortest path; remaining ties pick the first by path and
