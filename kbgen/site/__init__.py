@@ -7,7 +7,8 @@ What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
 
 - **Learning path** (option ``path_dir``, default ``学习路径``): every page directly in that
   folder is a level; its top-level ordered list of wikilinks is the path. The nav is generated
-  from it (home, levels with their steps, then every other page by folder; ``path_nav``), each
+  from it (home, levels with their steps, then every other page by folder; ``path_nav``,
+  ``section_titles``, ``nav_index_only``), each
   note gets a banner (level and step, ``prerequisites`` from frontmatter, next step;
   ``banner``), level pages get a tick box per step and a progress bar (local storage), and the
   build fails with ``file:line`` when a prerequisite comes at or after its note on the path
@@ -15,9 +16,10 @@ What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
 - **Math** (``math``): ``$...$`` / ``$$...$$`` (via ``pymdownx.arithmatex`` generic mode, added
   when missing) become MathML at build time (``kbgen.site.math``): no JavaScript, works offline
   and from ``file://``. Notebook HTML's ``$...$`` in rendered Markdown cells too.
-- **Search**: elements whose class is in ``search_exclude_classes`` (snippet outputs:
-  ``kb-snippet-output``, ``kbgen-output``, nbconvert's ``jp-OutputArea``) and the banner get
-  ``data-search-exclude``, which Material's search honours. Or set that attribute yourself.
+- **Search**: elements whose class is in ``search_exclude_classes`` (snippet outputs
+  ``kbgen-output`` and captions ``kbgen-caption`` from :mod:`kbgen.snippets`, nbconvert's
+  ``jp-OutputArea``), formulas and the banner get ``data-search-exclude``, which Material's
+  search honours. Or set that attribute yourself.
 - **Offline**: the iframe-worker shim that Material's ``offline`` plugin needs for search
   from ``file://`` is served from the site (``extra.polyfills``), not unpkg.com.
 - **Reader's JS/CSS** (``assets/kbgen/kb.js``/``kb.css``): persistent task lists
