@@ -92,16 +92,16 @@ def human(n: float) -> str:
 
 
 rows = []
-print(f"| 模型 | 总参数 | 嵌入 | 注意力 | FFN | FFN / 注意力 | FFN 占非嵌入参数 |")
-print(f"|---|---:|---:|---:|---:|---:|---:|")
+print("columns: total params | embeddings | attention | FFN | FFN/attention | FFN share of non-embedding params")
+print(f"{'model':<17}{'total':>9}{'embed':>9}{'attn':>9}{'FFN':>9}{'FFN/attn':>10}{'FFN share':>11}")
 for name, cfg in PRESETS.items():
     pc = count_parameters(name)
     c = pc.by_component
     non_embedding = pc.total - c["embeddings"] - c["head"]
     ratio, share = c["ffn"] / c["attention"], c["ffn"] / non_embedding
     rows.append((name, cfg, pc, ratio, share))
-    print(f"| {name} | {human(pc.total)} | {human(c['embeddings'])} | {human(c['attention'])} | {human(c['ffn'])} "
-          f"| {ratio:.2f} | {share:.0%} |")
+    print(f"{name:<17}{human(pc.total):>9}{human(c['embeddings']):>9}{human(c['attention']):>9}{human(c['ffn']):>9}"
+          f"{ratio:>10.2f}{share:>11.0%}")
     # Checked claims: the counts match the formulas 4d^2+4d per attention module and
     # 2·d·d_ff + d_ff + d per FFN; with d_ff = 4d the FFN has ~2x the attention parameters
     # (4/3 in the 2017 encoder-decoder, whose decoder layers hold two attention modules).

@@ -1,3 +1,4 @@
+# kbgen: timeout=120
 # %% [markdown]
 # # 多头注意力：每个头学到了什么
 #
@@ -76,6 +77,7 @@ for r, (name, w, ylab, xlab) in enumerate(panels):
 fig.suptitle(f"Per-head attention, reverse task: input {src[0].tolist()}")
 plt.show()
 
+# %% head_specialisation
 # How each head spends its attention, averaged over a batch: mass on the "mirror" source position
 # (the one being copied: step t reads source L-1-t), on the diagonal, and the entropy (spread).
 eval_src, eval_tgt = copy_task_batch(128, LENGTH, VOCAB, torch.Generator().manual_seed(11), reverse=True)
