@@ -27,3 +27,14 @@ class SnippetProvider(Protocol):
         ``note`` and ``line`` (1-based, in the note's source) are for error messages.
         Raises ``SnippetRefError`` for an unknown snippet or cell title.
         """
+
+
+class SnippetReferenceSink(Protocol):
+    """Optional: a provider that also wants to know which notes use each snippet.
+
+    The plugin calls it once per build, after indexing the vault and before pages are read,
+    so snippet pages can list the notes that link to or embed them.
+    """
+
+    def set_references(self, refs: dict[str, list[tuple[str, str]]]) -> None:
+        """``{"x.py": [(note_src_uri, note_title), ...]}`` in vault order, without duplicates."""

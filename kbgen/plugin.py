@@ -154,7 +154,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.index = index = VaultIndex(notes, attachments, self.engine)
         assert self.renderer is not None
         self.renderer.index, self.renderer.snippets = index, self.engine
-        if self.engine is not None:
+        if self.engine is not None and hasattr(self.engine, "set_references"):  # SnippetReferenceSink
             refs: dict[str, list[tuple[str, str]]] = {}
             for name, uses in index.snippet_references().items():
                 for path, _line in uses:

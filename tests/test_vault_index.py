@@ -168,3 +168,23 @@ def test_bad_snippet_cell_is_an_error_with_line() -> None:
     out = r.render(idx.notes["n.md"].body, "n.md")
     assert [(p.level, p.line) for p in r.problems] == [("error", 2), ("error", 3)]
     assert out.count("kbgen-error") == 2
+
+
+def test_extension_works_in_plain_python_markdown(index: VaultIndex) -> None:
+    """Outside MkDocs (e.g. Zensical): the extension alone renders links, tags and callouts."""
+    import markdown
+
+    from kbgen.vault.mdext import VaultExtension
+
+    ext = VaultExtension(Renderer(index, snippets=FakeSnippets()))
+    ext.set_page("根.md")
+    html = markdown.markdown(
+        "见 [[自注意力机制#计算过程|计算]] #标签\n\n> [!faq]- 问题\n> 答案 ![[hello.py#greet]]\n\n> [!weird] 未知\n> x\n",
+        extensions=[ext, "pymdownx.quotes", "attr_list", "md_in_html"],
+        extension_configs={"pymdownx.quotes": {"callouts": True}},
+    )
+    assert '<a class="kbgen-link" href="核心组件/自注意力机制.md#计算过程">计算</a>' in html
+    assert '<a class="kbgen-tag" href="tags/标签.md">#标签</a>' in html
+    assert '<details class="faq question callout-faq">' in html and "<summary>问题</summary>" in html
+    assert '<figure class="fake">hello.py#greet@</figure>' in html
+    assert 'class="admonition weird note callout-weird"' in html
