@@ -193,6 +193,24 @@ def test_chinese_search_finds_the_note_first(query: str, variant: str, browser, 
     assert not external
 
 
+FIRST_RESULT_JS = """(expected) => {
+  const a = document.querySelector('.md-search-result__item > a');
+  return !!a && decodeURIComponent(new URL(a.href).pathname).endsWith(expected);
+}"""
+
+
+def test_search_typed_at_once_finds_the_note(variant: str, browser, built_site: Path, site_server: str) -> None:  # noqa: ANN001
+    """A reader who opens search and types immediately (before the index is ready) is served."""
+    base = base_url(variant, built_site, site_server)
+    ctx = new_context(browser, base, [])
+    page = ctx.new_page()
+    page.goto(base + NOTE)
+    page.locator("label.md-search__icon, .md-search__input").first.click()
+    page.keyboard.type("多头注意力")
+    page.wait_for_function(FIRST_RESULT_JS, arg=SEARCHES["多头注意力"], timeout=20000)
+    ctx.close()
+
+
 def test_ticked_tasks_survive_a_reload(variant: str, browser, built_site: Path, site_server: str) -> None:  # noqa: ANN001
     base = base_url(variant, built_site, site_server)
     ctx = new_context(browser, base, [])

@@ -106,7 +106,35 @@
     close.focus();
   }
 
+  /* From file://, Material's search "worker" runs on the page's own thread (iframe-worker):
+   * the index is built when search is first opened, and keystrokes that arrive while it is
+   * busy are dropped, so the results can belong to a prefix of the query. Re-send the query
+   * once typing pauses and once the index is ready. */
+  function replayQueries() {
+    if (window.location.protocol !== "file:") return;
+    var input = document.querySelector("input.md-search__input");
+    var meta = document.querySelector(".md-search-result__meta");
+    if (!input || !meta || input.getAttribute("data-kb-replay")) return;
+    input.setAttribute("data-kb-replay", "1");
+    var timer = null;
+    function replay() {
+      if (input.value) input.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(replay, 300);
+    });
+    var initial = meta.textContent;
+    var observer = new MutationObserver(function () {
+      if (meta.textContent === initial) return;
+      observer.disconnect();
+      replay();
+    });
+    observer.observe(meta, { childList: true, characterData: true, subtree: true });
+  }
+
   function init() {
+    replayQueries();
     var root = article();
     initTasks(root);
     initSteps(root);
