@@ -43,7 +43,7 @@ curves = {
     "GELU tanh approx (GPT-2)": ACTIVATIONS["gelu_tanh"],
     "Swish / SiLU (gate of SwiGLU)": F.silu,
 }
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
 for (name, fn), style in zip(curves.items(), ["-", "-", ":", "--"]):
     y = fn(xs)
     (grad,) = torch.autograd.grad(y.sum(), xs)
@@ -51,13 +51,30 @@ for (name, fn), style in zip(curves.items(), ["-", "-", ":", "--"]):
     axes[1].plot(xs.detach().numpy(), grad.numpy(), style, lw=2, label=name)
 axes[0].set_title("Activation f(x)")
 axes[1].set_title("Derivative f'(x): ReLU passes no gradient for x < 0")
-for ax in axes:
+for ax in axes[:2]:
     ax.axhline(0, color="gray", lw=0.5)
     ax.axvline(0, color="gray", lw=0.5)
     ax.set_xlabel("x")
     ax.grid(alpha=0.3)
 axes[0].legend(fontsize=8)
+
+# One SwiGLU unit (d_model=2, d_ff=1): input (a, b), gate w1 reads a, value w3 reads b, w2 copies
+# the product back, so the output is SiLU(a) * b: the gate decides how much of the value passes.
+unit = SwiGLU(2, 1)
+with torch.no_grad():
+    unit.w1.weight.copy_(torch.tensor([[1.0, 0.0]]))
+    unit.w3.weight.copy_(torch.tensor([[0.0, 1.0]]))
+    unit.w2.weight.copy_(torch.tensor([[1.0], [0.0]]))
+    grid = torch.linspace(-4, 4, 161)
+    a, b = torch.meshgrid(grid, grid, indexing="xy")
+    gated = unit(torch.stack([a, b], dim=-1))[..., 0]
+im = axes[2].imshow(gated.numpy(), origin="lower", extent=(-4, 4, -4, 4), cmap="RdBu_r", vmin=-16, vmax=16)
+axes[2].set_xlabel("gate input a  (x W)")
+axes[2].set_ylabel("value input b  (x V)")
+axes[2].set_title("SwiGLU unit: SiLU(a) * b")
+fig.colorbar(im, ax=axes[2])
 plt.show()
+assert torch.allclose(gated, F.silu(a) * b, atol=1e-5), "SwiGLU computes w2(silu(w1 x) * w3 x)"
 
 probe = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
 print(f"{'x':>30}" + "".join(f"{v:>8.1f}" for v in probe.tolist()))
