@@ -13,6 +13,7 @@ the recorded hash. Failures are never committed, and a commit never touches an o
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -40,12 +41,17 @@ def _version(dist: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    return json.dumps(
+        {"kbgen_format": FORMAT_VERSION, "python": sys.version, **{name: _version(name) for name in _VERSIONED}},
+        sort_keys=True,
+    )
+
+
 def environment_fingerprint() -> dict[str, Any]:
-    return {
-        "kbgen_format": FORMAT_VERSION,
-        "python": sys.version,
-        **{name: _version(name) for name in _VERSIONED},
-    }
+    """Python/torch/numpy/matplotlib versions + kbgen's format (metadata read once per process)."""
+    return json.loads(_fingerprint())
 
 
 def cache_key(source: bytes, fig_format: str, env: dict[str, Any] | None = None) -> str:

@@ -22,6 +22,7 @@ log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
 DEFAULT_TIMEOUT = 60.0
 REPORT_NAME = "kbgen-report.json"
+NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
 
 
 def available_cores() -> int:
@@ -137,6 +138,9 @@ class Executor:
             err = result["error"]
             msg = f"{rel}:{err['line']}: {err['ename']}: {err['evalue']} (cell '{err.get('cell')}')\n{err['traceback']}"
             return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result["seconds"])
+        # The executed notebook is rendered once, here, and cached with the entry.
+        nb = Outcome(s, "executed", seconds, result, out, reason=reason, run_seconds=result["seconds"])
+        (out / NOTEBOOK).write_text(render.notebook_json(s, nb), encoding="utf-8")
         entry = self.cache.commit(key, out, result)
         return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result["seconds"])
 
@@ -243,7 +247,11 @@ class SnippetEngine:
                 for fig in o.figures():
                     self._fig_files[(name, fig)] = add(File.generated(config, f"{base}/{fig}", abs_src_path=str(o.dir / fig)))
             add(File.generated(config, f"{self.prefix}/{s.name}", abs_src_path=str(s.path)))
-            add(File.generated(config, f"{base}.ipynb", content=render.notebook_json(s, o)))
+            nb = o.dir / NOTEBOOK if o.dir is not None and o.ok else None
+            if nb is not None and nb.is_file():
+                add(File.generated(config, f"{base}.ipynb", abs_src_path=str(nb)))
+            else:
+                add(File.generated(config, f"{base}.ipynb", content=render.notebook_json(s, o)))
             self._page_files[name] = add(File.generated(config, self.page_src_uri(name), content=""))
         self._report_file = add(File.generated(config, f"{self.prefix}/index.md", content=""))
         self._refresh_pages()
