@@ -153,8 +153,8 @@ def _arrow(ax, x0, y0, x1, y1, color="#333333", style="-|>", rad=0.0):
 def draw_column(ax, x: float, input_label: str, units: list[Unit], width: float = 3.4) -> dict[str, tuple[float, float]]:
     """Draw units bottom-up at column ``x``; returns anchor points (left/right mid-points) by unit name."""
     anchors: dict[str, tuple[float, float]] = {}
-    y, h, gap = 0.0, 0.62, 0.32
-    _box(ax, x, y, width, h, input_label, "#eeeeee")
+    y, h, gap = 0.0, 0.7, 0.32
+    _box(ax, x, y, width, h, input_label, "#eeeeee", fontsize=9)
     y += h
     for u in units:
         y += gap
@@ -168,11 +168,11 @@ def draw_column(ax, x: float, input_label: str, units: list[Unit], width: float 
             ax.text(x - width / 2 - 0.35, y + block_h / 2, f"{u.repeat} x", ha="right", va="center", fontsize=12,
                     fontweight="bold")
             ax.text(x, y + block_h - top_pad / 2, f"{u.name}: {u.kind}  ({fmt_params(u.params)} params each)",
-                    ha="center", va="center", fontsize=8, fontweight="bold")
+                    ha="center", va="center", fontsize=9.5, fontweight="bold")
             yi = y + gap
             for c in inner:
                 label = f"{c.name.split('.')[-1]}: {c.kind}\nout {fmt_shape(c.shape)}  {fmt_params(c.params)}"
-                _box(ax, x, yi, width - 0.4, h, label, COLORS.get(c.kind, "#eeeeee"), fontsize=7)
+                _box(ax, x, yi, width - 0.4, h, label, COLORS.get(c.kind, "#eeeeee"), fontsize=8.5)
                 anchors[c.name.split(".")[-1]] = (x - (width - 0.4) / 2, yi + h / 2)
                 if c.reads_memory:
                     anchors["__memory_reader__"] = (x - (width - 0.4) / 2, yi + h / 2)
@@ -182,8 +182,9 @@ def draw_column(ax, x: float, input_label: str, units: list[Unit], width: float 
             y += block_h
         else:
             tied = f"\nweights shared with {u.tied}" if u.tied else ""
-            label = f"{u.name}: {u.kind}  out {fmt_shape(u.shape)}  {fmt_params(u.params)}{' (one copy)' if u.tied else ''}{tied}"
-            _box(ax, x, y, width, h, label, COLORS.get(u.kind, "#eeeeee"))
+            label = f"{u.name}: {u.kind}\nout {fmt_shape(u.shape)}  {fmt_params(u.params)}{' (one copy)' if u.tied else ''}{tied}"
+            _box(ax, x, y, width, h * (1.45 if u.tied else 1.0), label, COLORS.get(u.kind, "#eeeeee"), fontsize=9)
+            y += h * (0.45 if u.tied else 0.0)
             y += h
         anchors[u.name] = (x + width / 2, y)
     anchors["__top__"] = (x, y)
@@ -217,7 +218,7 @@ enc_units, memory = trace(model, lambda: model.encode(src))
 dec_units, logits = trace(model, lambda: model.decode(tgt, memory), memory=memory)
 assert logits.shape == (1, SEQ_LEN - 4, PRESETS[name].vocab_size)
 
-fig, ax = plt.subplots(figsize=(11, 9.5))
+fig, ax = plt.subplots(figsize=(10, 10))
 left = draw_column(ax, 0.0, f"source token ids {fmt_shape(tuple(src.shape))}", enc_units)
 right = draw_column(ax, 5.2, f"target token ids (shifted right) {fmt_shape(tuple(tgt.shape))}", dec_units)
 reader = right.get("__memory_reader__")
@@ -248,7 +249,7 @@ name = "bert-base"
 model = build(name, device="meta").eval()
 x = ids()
 units, logits = trace(model, lambda: model(x))
-fig, ax = plt.subplots(figsize=(6.5, 8.5))
+fig, ax = plt.subplots(figsize=(6.5, 9))
 top = draw_column(ax, 0.0, f"token ids {fmt_shape(tuple(x.shape))}", units, width=4.2)
 ax.text(0, top["__top__"][1] + 0.25, f"MLM logits {fmt_shape(tuple(logits.shape))}", ha="center", fontsize=9,
         fontweight="bold")
@@ -272,7 +273,7 @@ model = build(name, device="meta").eval()
 x = ids()
 units, logits = trace(model, lambda: model(x))
 assert not any(c.reads_memory for u in units for c in u.children)
-fig, ax = plt.subplots(figsize=(6.5, 8))
+fig, ax = plt.subplots(figsize=(6.5, 9))
 top = draw_column(ax, 0.0, f"token ids {fmt_shape(tuple(x.shape))}", units, width=4.2)
 ax.text(0, top["__top__"][1] + 0.25, f"next-token logits {fmt_shape(tuple(logits.shape))}", ha="center", fontsize=9,
         fontweight="bold")

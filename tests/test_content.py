@@ -146,7 +146,15 @@ def test_every_note_has_a_run_section_and_references() -> None:
 
 
 def _page(site: Path, note: str) -> Path:
-    return site / note / "index.html"
+    """The built page of a note, with or without ``use_directory_urls``."""
+    flat = site / f"{note}.html"
+    return flat if flat.is_file() else site / note / "index.html"
+
+
+def _note_of_url(path: str) -> str:
+    """``架构演进/BERT.html`` or ``架构演进/BERT/`` -> ``架构演进/BERT``."""
+    path = unquote(path).removesuffix("index.html").rstrip("/")
+    return path.removesuffix(".html")
 
 
 @pytest.mark.slow
@@ -169,10 +177,10 @@ def test_learning_path_pages_link_every_issue5_note(built_site: Path) -> None:
     linked: set[str] = set()
     for level in LEVELS:
         page = _page(built_site, f"{PATH_DIR}/{level}")
-        base = f"http://site/{PATH_DIR}/{level}/"
+        base = "http://site/" + page.relative_to(built_site).as_posix()
         for href in re.findall(r'href="([^"#]+)', page.read_text(encoding="utf-8")):
             url = urljoin(base, href)
             if url.startswith("http://site/"):
-                linked.add(unquote(url[len("http://site/"):]).rstrip("/").removesuffix("/index.html"))
+                linked.add(_note_of_url(url[len("http://site/"):]))
     missing = [n for n in ISSUE5_NOTES if n not in linked]
     assert not missing, f"learning-path pages do not link: {missing}"
