@@ -9,6 +9,7 @@
 # %% setup
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]) if "__file__" in globals() else ".")
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
@@ -19,6 +20,16 @@ from transformer_core.attention import causal_mask
 from transformer_core.configs import PAPER_COUNTS, count_parameters
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown pipe table aligned for a monospace view (CJK characters count double)."""
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    widths = [max(width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "| " + " | ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows]))
 
 FAMILIES = {
     "encoder-only": "仅编码器",
@@ -67,11 +78,11 @@ APPS = [
 ]
 
 # %% app_table
-print("| 领域 | 应用 | 任务类型 | 主要架构家族 | 也常用 | 代表模型 / 产品 | 为什么 |")
-print("|---|---|---|---|---|---|---|")
+print_table(["领域", "应用", "任务类型", "主要架构家族", "也常用", "代表模型 / 产品"],
+            [[a.area, a.name, a.task, FAMILIES[a.family], "、".join(FAMILIES[f] for f in a.also) or "—", a.models] for a in APPS])
+print("\n为什么：")
 for a in APPS:
-    also = "、".join(FAMILIES[f] for f in a.also) or "—"
-    print(f"| {a.area} | {a.name} | {a.task} | **{FAMILIES[a.family]}** | {also} | {a.models} | {a.why} |")
+    print(f"  {a.name}：{a.why}")
 assert {a.family for a in APPS} == set(FAMILIES), "every family serves at least one application"
 assert all(a.models for a in APPS) and all(f in FAMILIES for a in APPS for f in (a.family, *a.also))
 
@@ -88,7 +99,7 @@ ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
 for f in names:
-    print(f"{FAMILIES[f]:<8} ({f}): main family of {primary[f]} applications, also used in {secondary[f]}")
+    print(f"{f:<16} {FAMILIES[f]}：{primary[f]} 个应用的主要架构，另有 {secondary[f]} 个应用也会用到")
 
 # %% masks
 L_SRC, L_TGT = 8, 6
@@ -121,13 +132,13 @@ REPS = [
     ("gpt2-xl", "decoder-only", "GPT-2 XL (2019)"),
     ("gpt-3", "decoder-only", "GPT-3 (2020)"),
 ]
-print(f"| 模型 | 架构家族 | 数出的参数量 | 论文公布 | 相差 |")
-print("|---|---|---:|---:|---:|")
+rows = []
 counted = {}
 for key, family, label in REPS:
     n = count_parameters(key).total
     counted[key] = n
     paper = PAPER_COUNTS[key]
-    print(f"| {label} | {FAMILIES[family]} | {n / 1e6:,.0f}M | {paper / 1e6:,.0f}M | {100 * (n - paper) / paper:+.1f}% |")
+    rows.append([label, FAMILIES[family], f"{n / 1e6:,.0f}M", f"{paper / 1e6:,.0f}M", f"{100 * (n - paper) / paper:+.1f}%"])
     assert abs(n - paper) / paper < 0.1, f"{key}: counted {n} vs published {paper}"
+print_table(["模型", "架构家族", "数出的参数量", "论文公布", "相差"], rows)
 print(f"\nGPT-3 is {counted['gpt-3'] / counted['bert-base']:,.0f}x BERT-Base; counting it allocated no memory (meta device).")

@@ -11,6 +11,7 @@
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]) if "__file__" in globals() else ".")
 
 import itertools
+import unicodedata
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,6 +23,16 @@ from transformer_core.feedforward import FeedForward
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown pipe table aligned for a monospace view (CJK characters count double)."""
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    widths = [max(width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "| " + " | ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows]))
 
 
 def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +201,4 @@ rows = [
     ("无监督学习 Unsupervised", "只有输入", "组内距离 J", f"与隐藏分组一致 {agreement:.0%}", "聚类、降维；预训练是“自监督”"),
     ("强化学习 Reinforcement", "状态、动作、奖励", "累计奖励", f"最短路径 {len(path) - 1} 步到终点", "RLHF 中的 PPO"),
 ]
-print("| 类别 | 数据 | 目标 | 本页的小例子 | 在大模型中 |")
-print("|---|---|---|---|---|")
-for row in rows:
-    print("| " + " | ".join(row) + " |")
+print_table(["类别", "数据", "目标", "本页的小例子", "在大模型中"], [list(r) for r in rows])

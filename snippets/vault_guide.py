@@ -16,6 +16,7 @@ import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().par
 import ast
 import pkgutil
 import re
+import unicodedata
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
@@ -30,6 +31,16 @@ LEVELS = ["入门级", "进阶级", "专家级"]
 CODES = {"入门级": "B", "进阶级": "I", "专家级": "E"}  # beginner / intermediate / expert, for figure labels
 WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\\?\|[^\]]*)?\]\]")
 EMBED = re.compile(r"!\[\[([\w\-]+\.py)(?:#([\w\-]+))?\]\]")
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown pipe table aligned for a monospace view (CJK characters count double)."""
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    widths = [max(width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "| " + " | ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print("\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows]))
 
 
 def read_note(path: pathlib.Path) -> tuple[dict, str]:
@@ -77,22 +88,21 @@ def prerequisites(key: str) -> list[str]:
 
 
 # %% notes_per_level
-print("| 级别 | 路径上的步骤 | frontmatter 标为该级别的笔记 | 嵌入的代码输出 | 有“动手运行”一节 |")
-print("|---|---:|---:|---:|---:|")
+rows = []
 for level in LEVELS:
     on_path = [k for lvl, _, k in path_steps if lvl == level]
     tagged = [k for k, (f, _) in notes.items() if f.get("level") == level and not k.startswith("学习路径/")]
     embeds = sum(len(EMBED.findall(notes[k][1])) for k in on_path if k in notes)
     runnable = sum("## 动手运行" in notes[k][1] for k in on_path if k in notes)
-    print(f"| {level} | {len(on_path)} | {len(tagged)} | {embeds} | {runnable}/{len(on_path)} |")
+    rows.append([level, len(on_path), len(tagged), embeds, f"{runnable}/{len(on_path)}"])
+print_table(["级别", "路径上的步骤", "标为该级别的笔记", "嵌入的代码输出", "有“动手运行”"], rows)
 print(f"\n共 {len(notes)} 个 Markdown 文件，{len(path_steps)} 个学习步骤，{len(list(SNIPPETS.glob('*.py')))} 个代码片段。")
 missing = [k for _, _, k in path_steps if k not in notes]
 print("路径上尚未写成的笔记: " + (", ".join(missing) if missing else "无"))
 
 # %% path_table
 violations, unresolved = [], []
-print("| 步骤 | 笔记 | 前置知识（步骤） | 嵌入的代码输出 |")
-print("|---|---|---|---|")
+rows = []
 for level, n, key in path_steps:
     if key not in notes:
         continue
@@ -101,13 +111,14 @@ for level, n, key in path_steps:
         dep = resolve(target)
         if dep is None:
             unresolved.append((key, target))
-            pre.append(f"{target} (?)")
+            pre.append(f"{target}?")
             continue
-        pre.append(f"{dep.split('/')[-1]} ({code.get(dep, '—')})")
+        pre.append(code.get(dep, dep.split("/")[-1]))
         if dep in position and position[dep] >= position[key]:
             violations.append((key, dep))
     snippets = sorted({s for s, _ in EMBED.findall(notes[key][1])})
-    print(f"| {code[key]} | {key.split('/')[-1]} | {'、'.join(pre) or '—'} | {len(EMBED.findall(notes[key][1]))} ({', '.join(snippets) or '—'}) |")
+    rows.append([code[key], key.split("/")[-1], ", ".join(pre) or "—", len(EMBED.findall(notes[key][1])), ", ".join(snippets) or "—"])
+print_table(["步骤", "笔记", "前置知识", "嵌入", "代码片段"], rows)
 if unresolved:
     print("\n未能唯一解析的前置知识: " + "; ".join(f"{k} → {t}" for k, t in unresolved))
 print("\n前置知识排在自己后面的笔记: " + ("; ".join(f"{k} ← {d}" for k, d in violations) if violations else "无"))
@@ -159,11 +170,6 @@ embedded_in: dict[str, set[str]] = defaultdict(set)
 for key, (_, body) in notes.items():
     for snippet, _ in EMBED.findall(body):
         embedded_in[snippet].add(key.split("/")[-1])
-print("| transformer_core 模块 | 用到它的代码片段 |")
-print("|---|---|")
-for m in modules:
-    print(f"| `{m}` | {', '.join(used_by[m]) or '—'} |")
-print("\n| 代码片段 | 被哪些笔记嵌入 |")
-print("|---|---|")
-for path in sorted(SNIPPETS.glob("*.py")):
-    print(f"| {path.name} | {'、'.join(sorted(embedded_in[path.name])) or '—'} |")
+print_table(["transformer_core 模块", "用到它的代码片段"], [[m, ", ".join(used_by[m]) or "—"] for m in modules])
+print()
+print_table(["代码片段", "被哪些笔记嵌入"], [[p.name, "、".join(sorted(embedded_in[p.name])) or "—"] for p in sorted(SNIPPETS.glob("*.py"))])
