@@ -44,9 +44,9 @@ def label(ch: str) -> str:
 # %% train_model
 cfg = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128,
                         positional="learned", activation="gelu", norm_first=True)
-model, tok, history = train_char_lm(load_corpus(), cfg, steps=400, batch=16, block=48, lr=4e-3, seed=0)
+model, tok, history = train_char_lm(load_corpus(), cfg, steps=300, batch=16, block=48, lr=4e-3, seed=0)
 print(f"tiny char-level GPT: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {tok.vocab_size} characters")
-print(f"trained 400 steps: validation loss {history[-1]['val_loss']:.2f} (perplexity {math.exp(history[-1]['val_loss']):.1f})")
+print(f"trained 300 steps: validation loss {history[-1]['val_loss']:.2f} (perplexity {math.exp(history[-1]['val_loss']):.1f})")
 
 # %% next_token
 PROMPT = "注意力机制让每个"

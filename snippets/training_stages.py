@@ -31,7 +31,7 @@ plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "sa
 
 CFG = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128,
                         positional="learned", activation="gelu", norm_first=True)
-PRETRAIN_STEPS, SFT_STEPS, DPO_STEPS = 400, 150, 30
+PRETRAIN_STEPS, SFT_STEPS, DPO_STEPS = 300, 80, 30
 
 
 @torch.no_grad()
