@@ -6,7 +6,6 @@ node, a click opens the note, the palette follows Material's dark scheme, previe
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURE = Path(__file__).parent / "fixtures" / "vault"
-CHROMIUM = Path(os.environ.get("KBGEN_CHROMIUM", "/usr/bin/chromium"))
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "vault"
 
 pytestmark = pytest.mark.browser
 
@@ -32,19 +30,14 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(site):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"])
-        pg = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.errors = errors
-        yield pg
-        browser.close()
+def page(site, browser):  # noqa: ANN001 - playwright objects
+    """One page in the session's shared browser (a second sync_playwright would clash)."""
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    pg.close()
 
 
 def wait_settled(page, selector: str) -> None:
