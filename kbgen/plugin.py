@@ -36,6 +36,7 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.vault import pages
 from kbgen.vault.index import VaultIndex, parse_note
+from kbgen.vault.lint import note_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import Problem, Renderer, tag_slug
 from kbgen.vault.slug import default_slugify
@@ -60,6 +61,7 @@ class KbgenConfig(Config):
     unresolved = c.Choice(("info", "warn"), default="info")
     snippets_dir = c.Type(str, default="snippets")
     snippet_timeout = c.Type((int, float), default=60)
+    snippet_memory_mb = c.Optional(c.Type(int))  # address-space cap per snippet; None: RAM / jobs, 0: none
     tags_dir = c.Type(str, default="tags")
     graph_page = c.Type(str, default="graph.md")
     local_graph = c.Type(bool, default=True)
@@ -87,6 +89,11 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._files: Files | None = None
         self._urls: dict[str, str] = {}  # src_uri -> url of every file in the build
         self._page_url = ""
+        self._command = "build"
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        # Defining on_startup also keeps this instance across `mkdocs serve` rebuilds.
+        self._command = command
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -135,7 +142,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
         return SnippetEngine.from_options(
             root, snippets_dir=snippets_dir, timeout=self.config.snippet_timeout, strict=bool(config.strict),
-            docs_dir=Path(config.docs_dir),
+            docs_dir=Path(config.docs_dir), memory_limit_mb=self.config.snippet_memory_mb,
+            live=self._command == "serve",
         )
 
     # -- files: index, generated pages -----------------------------------------------
@@ -146,7 +154,10 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             if f.generated_by is not None or f.src_uri.startswith("assets/kbgen/"):
                 continue
             if f.is_documentation_page():
-                notes.append(parse_note(f.src_uri, f.content_string, self.slugify, self.sep))
+                text = f.content_string
+                notes.append(parse_note(f.src_uri, text, self.slugify, self.sep))
+                for line, message in note_problems(text):
+                    self._report(Problem(f.src_uri, line, "invalid", message))
             elif not f.src_uri.endswith((".js", ".css")):
                 attachments.append(f.src_uri)
         if self.engine is not None:
@@ -282,7 +293,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         msg = f"kbgen: {p}"
         if p.level == "error":
             log.error(msg)
-        elif p.level == "cycle" or self.config.unresolved == "warn":
+        elif p.level in ("cycle", "invalid") or self.config.unresolved == "warn":
             log.warning(msg)
         else:
             log.info(msg)

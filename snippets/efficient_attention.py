@@ -1,3 +1,4 @@
+# kbgen: measured
 # %% [markdown]
 # # 高效注意力：模式、实测与近似误差
 #

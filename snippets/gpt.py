@@ -1,4 +1,4 @@
-# kbgen: timeout=180
+# kbgen: timeout=180, measured
 # %% [markdown]
 # # GPT：仅解码器、自回归生成与规模扩展
 #

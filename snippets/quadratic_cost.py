@@ -1,3 +1,4 @@
+# kbgen: measured
 # %% [markdown]
 # # 二次方的账：注意力 vs 前馈层
 #

@@ -143,23 +143,24 @@ def test_sigkilled_build_leaves_a_usable_cache(tmp_path: Path) -> None:
         tmp_path / "p",
         {
             "fast.py": "# %% a\nprint('fast')\n",
-            "slow.py": "# %% a\nimport os, time\nopen('slow.pid', 'w').write(str(os.getpid()))\ntime.sleep(60)\nprint('slow')\n",
+            "slow.py": "# %% a\nprint('placeholder')\n",
         },
     )
-    write(root / "snippets/slow.py", BOOT + "# %% a\nimport os, time\nopen('slow.pid','w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    pidfile = tmp_path / "slow.pid"  # outside the project: snippets may not write into it
+    write(root / "snippets/slow.py", BOOT + f"# %% a\nimport os, time\nopen({str(pidfile)!r},'w').write(str(os.getpid()))\ntime.sleep(60)\n")
     drv = subprocess.Popen(
         [sys.executable, "-c", _KILL_DRIVER.format(tests=str(HELPERS), root=str(root))],
         cwd=root,
     )
     deadline = time.time() + 60
-    while not (root / "slow.pid").exists() and time.time() < deadline:
+    while not pidfile.exists() and time.time() < deadline:
         time.sleep(0.1)
-    assert (root / "slow.pid").exists()
+    assert pidfile.exists()
     time.sleep(1.0)  # fast.py finishes and commits meanwhile
     drv.send_signal(signal.SIGKILL)
     drv.wait()
     # the orphaned snippet is killed by the fork server once its build is gone
-    pid = int((root / "slow.pid").read_text())
+    pid = int(pidfile.read_text())
     for _ in range(100):
         try:
             os.kill(pid, 0)

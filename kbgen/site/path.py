@@ -209,6 +209,8 @@ def prerequisites(meta: dict) -> list[str]:
     raw = meta.get("prerequisites") or []
     if isinstance(raw, str):
         raw = [raw]
+    if not isinstance(raw, list):  # e.g. `prerequisites: 7` (kbgen reports it with file:line)
+        raw = []
     out = []
     for item in raw:
         if not isinstance(item, str):

@@ -25,6 +25,8 @@ class NoteResolver:
             aliases = meta.get("aliases") or []
             if isinstance(aliases, str):
                 aliases = [aliases]
+            if not isinstance(aliases, list):  # e.g. `aliases: 3` (reported by kbgen)
+                aliases = []
             for alias in aliases:
                 if isinstance(alias, str):
                     self._aliases.setdefault(alias.strip().lower(), src)

@@ -25,6 +25,16 @@ REPORT_NAME = "kbgen-report.json"
 NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
 
 
+def default_memory_mb(jobs: int) -> int:
+    """Address-space cap per snippet when none is configured: the machine's memory shared by
+    the snippets that run at once, at least 2 GiB (a runaway snippet fails, the machine lives)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
+    except (ValueError, OSError):
+        return 8192
+    return max(2048, total // max(1, jobs))
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -47,8 +57,11 @@ class Executor:
         self, root: Path, cache: Cache, jobs: int, timeout: float, fig_format: str = "svg",
         preload: tuple[str, ...] = DEFAULT_PRELOAD,
         load_scaling: bool = True,
+        memory_limit_mb: int | None = None,
+        output_limit: int | None = None,
     ) -> None:
         self.root = root
+        self.limits = {"memory_mb": memory_limit_mb, "output_limit": output_limit}
         self.preload = preload
         self.load_scaling = load_scaling
         self.load_factor = 1.0
@@ -114,7 +127,7 @@ class Executor:
         declared = s.timeout(self.timeout)
         limit = declared * self.load_factor
         t0 = time.perf_counter()
-        job = self._server.submit(s.path, out, self.fig_format)
+        job = self._server.submit(s.path, out, self.fig_format, **self.limits)
         finished = self._server.wait(job, limit)
         seconds = time.perf_counter() - t0
         result = _read_json(out / "result.json")
@@ -169,17 +182,27 @@ class SnippetEngine:
         python_cmd: str = ".venv/bin/python",
         preload: tuple[str, ...] = DEFAULT_PRELOAD,
         load_scaling: bool = True,
+        memory_limit_mb: int | None = None,
+        output_limit: int | None = None,
+        live: bool = False,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
         self.cache = Cache(cache_dir if cache_dir.is_absolute() else self.root / cache_dir, self.root)
-        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling)
-        self.strict = strict
+        if memory_limit_mb is None:
+            memory_limit_mb = default_memory_mb(jobs)
+        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
+                                 memory_limit_mb or None, output_limit)
+        # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
+        # fails the build: the author is looking at the page, and serve must keep running.
+        self.live = live
+        self.strict = strict and not live
         self.docs_dir = docs_dir
         self.prefix = site_prefix.strip("/")
         self.python_cmd = python_cmd
         self.snippets: dict[str, Snippet] = {}
         self.outcomes: dict[str, Outcome] = {}
+        self._warnings: list[str] = []
         self.references: dict[str, list[tuple[str, str]]] = {}
         self._page_files: dict[str, Any] = {}
         self._fig_files: dict[tuple[str, str], Any] = {}
@@ -212,10 +235,46 @@ class SnippetEngine:
         if not self.snippets:
             self.load()
         self.outcomes = self.executor.run(list(self.snippets.values()), force=force)
+        self._warnings = []
         for o in self.outcomes.values():
             if not o.ok and not self.strict:
-                log.warning("kbgen: snippet %s", o.message.split("\n", 1)[0])
+                first = o.message.split("\n", 1)[0]
+                if self.live:
+                    log.info("kbgen: snippet %s (shown in the page; `mkdocs build --strict` fails on it)", first)
+                else:
+                    log.warning("kbgen: snippet %s", first)
+            for w in self._result_warnings(o):
+                self._warnings.append(w)
+                log.warning("kbgen: %s", w)
         return self.outcomes
+
+    def _result_warnings(self, o: Outcome) -> list[str]:
+        """Contained faults of a run that still produced a result (executed or cached): output
+        truncated, child processes left running. ``file:line: ...`` each."""
+        rel = self.snippet_rel(o.snippet)
+        out = []
+        for c in (o.result or {}).get("cells", []):
+            t = c.get("truncated")
+            if t:
+                out.append(
+                    f"{rel}:{t['line']}: output of cell '{c['id']}' truncated: {t['kept'] + t['dropped']:,} "
+                    f"characters printed, the first {t['kept']:,} kept"
+                )
+        left = (o.result or {}).get("leftovers")
+        if left:
+            spawns = left.get("spawns") or [{}]
+            line = spawns[0].get("line") or "?"
+            procs = left.get("processes", [])
+            out.append(
+                f"{rel}:{line}: left {len(procs)} child process{'es' if len(procs) != 1 else ''} running "
+                f"({'; '.join(procs)[:200]}); kbgen killed {'them' if len(procs) != 1 else 'it'}: "
+                "wait for the processes a snippet starts"
+            )
+        return out
+
+    def warnings(self) -> list[str]:
+        """This build's contained-fault warnings (``file:line: ...``), as logged."""
+        return list(self._warnings)
 
     def snippet_rel(self, s: Snippet) -> str:
         return self.executor.rel(s.path)
@@ -375,6 +434,7 @@ class SnippetEngine:
                 "deps": {"modules": deps.get("modules", {}), "files": deps.get("files", {})},
                 "cache_entry": o.dir.name if o.ok and o.dir is not None else None,
                 "references": [n for n, _ in self.references.get(name, [])],
+                "measured": o.snippet.measured,
             }
             if not o.ok:
                 e["error"] = o.message

@@ -97,6 +97,10 @@ def serve(preload: list[str]) -> None:
             if pid == 0:
                 break
             jid = children.pop(pid, None)
+            try:  # whatever the snippet left in its process group goes with it
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
             if jid is not None:
                 _send({"id": jid, "exit": os.waitstatus_to_exitcode(status)})
 
@@ -177,14 +181,16 @@ class ForkServer:
                 job.started.set()
                 job.done.set()
 
-    def submit(self, snippet: Path, out: Path, fig_format: str = "svg") -> Job:
+    def submit(self, snippet: Path, out: Path, fig_format: str = "svg", **limits: Any) -> Job:
+        """Run ``snippet`` in a fresh child writing to ``out``. ``limits``: ``memory_mb`` (address
+        space cap, None = none) and ``output_limit`` (characters of text kept per cell)."""
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
         with self._lock:
             self._next += 1
             job = Job(self._next)
             self._jobs[job.id] = job
-            req = {"id": job.id, "snippet": str(snippet), "out": str(out), "root": str(self.root), "fig_format": fig_format}
+            req = {"id": job.id, "snippet": str(snippet), "out": str(out), "root": str(self.root), "fig_format": fig_format, **limits}
             self._proc.stdin.write((json.dumps(req) + "\n").encode())
             self._proc.stdin.flush()
         return job

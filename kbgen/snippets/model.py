@@ -66,6 +66,12 @@ class Snippet:
                 break
         return self.name
 
+    @property
+    def measured(self) -> bool:
+        """Declared ``# kbgen: measured`` (first 5 lines): its outputs are timings measured at
+        build time, so two cold executions cannot give the same bytes (the cache still does)."""
+        return self.options.get("measured") == "true"
+
     def timeout(self, default: float) -> float:
         try:
             return float(self.options.get("timeout", default))
@@ -105,6 +111,8 @@ def _directives(lines: list[str]) -> dict[str, str]:
             if "=" in part:
                 k, v = part.split("=", 1)
                 opts[k.strip()] = v.strip()
+            elif part:  # a flag, e.g. `# kbgen: measured`
+                opts[part] = "true"
     return opts
 
 

@@ -112,6 +112,8 @@ def snippet_page_markdown(
         # the snippet or reused the cache (they live on the run-times page and in the report).
         f"**代码片段** `{snippet_rel}` · " + md_link("运行时间与状态", "index.md"),
         "",
+        *(["此代码片段的部分输出是构建时在本机实测的时间（`# kbgen: measured`），每次重新执行都会略有不同。", ""]
+          if snippet.measured else []),
         "本地运行（在仓库根目录）：",
         "",
         "```bash",
@@ -222,6 +224,10 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
     lines = [
         "---",
         'title: "代码片段运行时间"',
+        # This build's timings: not worth searching, and kept out of the search index so the
+        # index is the same whichever build wrote it.
+        "search:",
+        "  exclude: true",
         "---",
         "",
         "# 代码片段运行时间",

@@ -24,6 +24,14 @@ from kbgen.snippets.model import Snippet, parse_snippet
 #: Bumped whenever the result layout changes; part of every cache key.
 FORMAT_VERSION = 2
 SVG_HASHSALT = "kbgen"
+#: Text output kept per cell (characters); the rest is counted and reported, not kept.
+DEFAULT_OUTPUT_LIMIT = 1_000_000
+#: Audit events that change the file system -> how many leading arguments are paths.
+_WRITE_EVENTS = {
+    "os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.rename": 2, "os.link": 2, "os.symlink": 2,
+    "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.utime": 1, "shutil.rmtree": 1,
+    "shutil.copyfile": 2, "shutil.move": 2,
+}
 _EXCLUDED_PARTS = {".venv", "venv", "site-packages", "dist-packages", "__pycache__", ".git", ".cache"}
 
 
@@ -42,7 +50,11 @@ def _atomic_write(path: Path, data: str) -> None:
 
 
 class _CellStream(io.TextIOBase):
-    """A text stream that appends to the running cell's outputs (merging consecutive writes)."""
+    """A text stream that appends to the running cell's outputs (merging consecutive writes).
+
+    Text is kept as a list of chunks (joined when the cell ends: appending to one growing
+    string is quadratic) and capped at ``runner.output_limit`` characters per cell; the rest is
+    counted, not kept, and the first snippet line that overflowed is recorded for the report."""
 
     def __init__(self, runner: "_Runner", name: str) -> None:
         self._runner = runner
@@ -60,16 +72,26 @@ class _CellStream(io.TextIOBase):
 
     def write(self, s: str) -> int:
         if s:
-            outs = self._runner.outputs
-            if outs and outs[-1]["type"] == "stream" and outs[-1]["name"] == self.name:
-                outs[-1]["text"] += s
-            else:
-                outs.append({"type": "stream", "name": self.name, "text": s})
+            r = self._runner
+            room = r.output_limit - r.kept
+            if room < len(s):
+                if r.dropped == 0:
+                    r.overflow_line = r.snippet_line()
+                r.dropped += len(s) - max(room, 0)
+                s = s[: max(room, 0)]
+            if s:
+                r.kept += len(s)
+                outs = r.outputs
+                if outs and outs[-1]["type"] == "stream" and outs[-1]["name"] == self.name:
+                    outs[-1]["chunks"].append(s)
+                else:
+                    outs.append({"type": "stream", "name": self.name, "chunks": [s]})
         return len(s)
 
 
 class _Runner:
-    def __init__(self, snippet: Snippet, out_dir: Path, root: Path, fig_format: str) -> None:
+    def __init__(self, snippet: Snippet, out_dir: Path, root: Path, fig_format: str,
+                 output_limit: int = DEFAULT_OUTPUT_LIMIT) -> None:
         self.snippet = snippet
         self.out_dir = out_dir
         self.root = root
@@ -80,6 +102,12 @@ class _Runner:
         self.opened: set[str] = set()
         self.written: set[str] = set()
         self.path = str(snippet.path.resolve())
+        self.output_limit = output_limit
+        self.kept = self.dropped = 0  # characters of text output kept / dropped in this cell
+        self.overflow_line: int | None = None
+        self.spawns: list[dict[str, Any]] = []  # {"line", "cmd"} of every process started
+        self._root = os.path.realpath(root)
+        self._out = os.path.realpath(out_dir)
 
     # -- figures -----------------------------------------------------------------------
     def capture_figures(self) -> None:
@@ -108,7 +136,25 @@ class _Runner:
         plt.show = lambda *a, **k: self.capture_figures()  # type: ignore[assignment]
 
     # -- dependencies ------------------------------------------------------------------
+    def snippet_line(self) -> int | None:
+        """The line of the snippet's source being executed now (innermost snippet frame)."""
+        f = sys._getframe(1)
+        while f is not None:
+            if f.f_code.co_filename == self.path:
+                return f.f_lineno
+            f = f.f_back
+        return None
+
     def _audit(self, event: str, args: tuple) -> None:
+        if event in _WRITE_EVENTS:
+            for p in args[: _WRITE_EVENTS[event]]:
+                self._check_write(p)
+            return
+        if event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
+            argv = args[1] if event == "subprocess.Popen" and len(args) > 1 else args[0] if args else ""
+            cmd = " ".join(map(str, argv)) if isinstance(argv, (list, tuple)) else str(argv)
+            self.spawns.append({"line": self.snippet_line(), "cmd": cmd[:200]})
+            return
         if event != "open" or not args:
             return
         p = args[0]
@@ -123,7 +169,26 @@ class _Runner:
         else:
             writing = bool(isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
         ap = os.path.abspath(p)
+        if writing:
+            self._check_write(ap)
         (self.written if writing else self.opened).add(ap)
+
+    def _check_write(self, p: Any) -> None:
+        """Refuse (PermissionError, raised in the snippet at the offending line) any change to
+        the project outside this run's output folder: notes, snippets, the library, the cache
+        and other snippets' results are not the snippet's to write. The temp dir is fine."""
+        if isinstance(p, bytes):
+            p = os.fsdecode(p)
+        if not isinstance(p, (str, os.PathLike)):
+            return
+        real = os.path.realpath(p)
+        inside = lambda d: real == d or real.startswith(d + os.sep)  # noqa: E731
+        if inside(self._out) or "__pycache__" in real.split(os.sep) or not inside(self._root):
+            return
+        raise PermissionError(
+            f"kbgen: a snippet may write only to the temp dir, not into the project: "
+            f"{os.path.relpath(real, self._root)}"
+        )
 
     def _under_root(self, p: str) -> str | None:
         try:
@@ -175,6 +240,23 @@ class _Runner:
             "traceback": text,
         }
 
+    def _finish_streams(self, cell_line: int) -> dict[str, int] | None:
+        """Join each stream output's chunks; when text was dropped, say so in the output (the
+        reader sees it) and return ``{"line", "kept", "dropped"}`` for the report."""
+        for o in self.outputs:
+            if "chunks" in o:
+                o["text"] = "".join(o.pop("chunks"))
+        if not self.dropped:
+            return None
+        note = (f"\n[kbgen: output truncated: {self.dropped:,} more characters not shown; "
+                f"the first {self.output_limit:,} are kept]\n")
+        streams = [o for o in self.outputs if o["type"] == "stream"]
+        if streams:
+            streams[-1]["text"] += note
+        else:
+            self.outputs.append({"type": "stream", "name": "stderr", "text": note})
+        return {"line": self.overflow_line or cell_line, "kept": self.kept, "dropped": self.dropped}
+
     def _where(self, signum: int, frame: Any) -> None:
         """SIGUSR1 (sent just before a timeout kill): record the snippet line running now."""
         line = None
@@ -201,6 +283,8 @@ class _Runner:
         real_out, real_err = sys.stdout, sys.stderr
         for cell in self.snippet.code_cells:
             self.outputs = []
+            self.kept = self.dropped = 0
+            self.overflow_line = None
             self.cell_id = cell.cell_id
             _atomic_write(self.out_dir / "progress.json", json.dumps({"cell": cell.cell_id, "line": cell.line}))
             c0 = time.perf_counter()
@@ -221,6 +305,7 @@ class _Runner:
                 self.capture_figures()
             except Exception as e:  # noqa: BLE001
                 error = error or self._error(e, cell.line)
+            truncated = self._finish_streams(cell.line)
             cells.append(
                 {
                     "index": cell.index,
@@ -229,6 +314,7 @@ class _Runner:
                     "line": cell.line,
                     "seconds": round(time.perf_counter() - c0, 4),
                     "outputs": self.outputs,
+                    **({"truncated": truncated} if truncated else {}),
                     **({"error": error} if error else {}),
                 }
             )
@@ -236,6 +322,7 @@ class _Runner:
                 error["cell"] = cell.cell_id
                 break
         seconds = time.perf_counter() - t0
+        leftovers = _kill_own_group()
         # Paths inside the project are shown relative to it: the site must not depend on where
         # the repository was checked out.
         prefix = str(self.root) + os.sep
@@ -254,6 +341,7 @@ class _Runner:
             "error": error,
             "deps": self.dependencies(preloaded),
             "env": {"torch_threads": torch.get_num_threads() if torch else None},
+            **({"leftovers": {"processes": leftovers, "spawns": self.spawns}} if leftovers else {}),
         }
 
 
@@ -277,6 +365,42 @@ def _content_checked_bytecode(root: Path) -> None:
         return st
 
     loader.path_stats = path_stats  # type: ignore[method-assign]
+
+
+def _kill_own_group() -> list[str]:
+    """Kill every process still in this snippet's process group (children it started and did
+    not wait for, and their children); returns their command lines (for the report)."""
+    import signal
+
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) != me or fields[0] == "Z":  # fields: state, ppid, pgrp, ...
+                continue
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            os.kill(int(entry), signal.SIGKILL)
+            found.append(cmd[:200])
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(found)
+
+
+def _limit_memory(mb: int | None) -> None:
+    """Cap the snippet's address space (RLIMIT_AS): a runaway allocation raises MemoryError at
+    its line instead of taking the machine down. ``None``/0: no limit."""
+    if not mb:
+        return
+    import resource
+
+    limit = int(mb) << 20
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _seed() -> None:
@@ -311,6 +435,8 @@ def child_main(req: dict[str, Any]) -> int:
     _content_checked_bytecode(root)
     _seed()
     snippet = parse_snippet(path)
-    result = _Runner(snippet, out_dir, root, req.get("fig_format", "svg")).run()
+    _limit_memory(req.get("memory_mb"))
+    runner = _Runner(snippet, out_dir, root, req.get("fig_format", "svg"), int(req.get("output_limit") or DEFAULT_OUTPUT_LIMIT))
+    result = runner.run()
     _atomic_write(out_dir / "result.json", json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True))
     return 0 if result["status"] == "ok" else 1

@@ -20,7 +20,8 @@ from kbgen.vault.index import IMAGE_EXTS, Note, VaultIndex
 
 @dataclass(frozen=True)
 class Problem:
-    """A link the build reports. ``level``: "unresolved" | "ambiguous" | "cycle" | "error"."""
+    """A problem the build reports. ``level``: "unresolved" | "ambiguous" | "cycle" | "error" |
+    "invalid" (a malformed note: frontmatter, unclosed fence; a warning)."""
 
     note: str
     line: int
