@@ -192,7 +192,7 @@ def measured_files(site: Path) -> set[str]:
 def test_real_vault_cold_builds(tmp_path: Path) -> None:
     """Two clean copies of the tracked sources, each built cold with its own cache: identical
     except ``ALLOWED`` and the files that carry measured outputs (listed by ``measured_files``)."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
     sites = []
     for name in ("x", "y"):
         dst = tmp_path / name
