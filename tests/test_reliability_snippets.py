@@ -185,3 +185,11 @@ def test_leftover_child_processes_are_killed_and_reported(tmp_path: Path, detach
     line = line_of(root, "kids.py", "subprocess.Popen")
     assert any(w.startswith(f"snippets/kids.py:{line}: ") and "child process" in w for w in e.warnings()), e.warnings()
     assert_good_intact(out)
+
+
+def test_error_messages_do_not_depend_on_the_checkout_path(tmp_path: Path) -> None:
+    # the page shows the message: two clones at different paths must render the same failure
+    root = make_project(tmp_path / "p", {"nf.py": "# %% a\nimport os\nopen(os.path.abspath('data/missing.txt'))\n"})
+    o = run(root)["nf.py"]
+    assert o.status == "failed"
+    assert str(root.resolve()) not in o.message and "'data/missing.txt'" in o.message.splitlines()[0]

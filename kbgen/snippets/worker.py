@@ -332,6 +332,7 @@ class _Runner:
                     o["text"] = o["text"].replace(prefix, "")
         if error:
             error["traceback"] = error["traceback"].replace(prefix, "")
+            error["evalue"] = error["evalue"].replace(prefix, "")
         torch = sys.modules.get("torch")
         return {
             "format": FORMAT_VERSION,
