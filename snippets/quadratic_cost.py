@@ -8,35 +8,18 @@
 # %% setup
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]) if "__file__" in globals() else ".")
 
-import platform
-import time
-import weakref
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from transformer_core.attention import scaled_dot_product_attention
 from transformer_core.configs import PRESETS
 from transformer_core.feedforward import FeedForward
+from transformer_core.measure import best_time, machine, peak_bytes
+from transformer_core.report import print_table
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
-
-
-def print_table(lines: list[str]) -> None:
-    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
-    import unicodedata
-
-    def width(s: str) -> int:
-        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
-
-    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
-    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
 
 
 # FLOPs of one layer's forward pass for n tokens (a matmul [a,b]x[b,c] costs 2abc FLOPs).
@@ -64,86 +47,6 @@ def crossover(d: float, d_ff: float, against: str, causal: bool) -> float:
         mid = (lo * hi) ** 0.5
         lo, hi = (mid, hi) if flops_attention_quadratic(mid, d, causal) < linear(mid) else (lo, mid)
     return hi
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, timed on 1 of {torch.get_num_threads()} threads (CPU time), torch {torch.__version__}"
-
-
-class PeakTensorMemory(TorchDispatchMode):
-    """Peak bytes held by tensors that torch ops allocate while the mode is active.
-
-    Storages are reference-counted over the tensors (views included) that use them, so the
-    number is the high-water mark of live intermediate memory; inputs made before are excluded.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = self.peak = 0
-        self.refs: dict[int, list[int]] = {}
-
-    def _release(self, key: int) -> None:
-        entry = self.refs.get(key)
-        if entry is None:
-            return
-        entry[0] -= 1
-        if entry[0] == 0:
-            self.live -= entry[1]
-            del self.refs[key]
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
-        out = func(*args, **(kwargs or {}))
-        for t in tree_leaves(out):
-            if not isinstance(t, torch.Tensor):
-                continue
-            key = t.untyped_storage().data_ptr()
-            if key in self.refs:
-                self.refs[key][0] += 1
-            elif key in inputs:
-                continue  # a view of memory that existed before (not allocated here)
-            else:
-                self.refs[key] = [1, t.untyped_storage().nbytes()]
-                self.live += t.untyped_storage().nbytes()
-                self.peak = max(self.peak, self.live)
-            weakref.finalize(t, self._release, key)
-        return out
-
-
-def peak_bytes(fn) -> int:
-    with torch.no_grad(), PeakTensorMemory() as m:
-        fn()
-    return m.peak
-
-
-def best_time(fn, min_total: float = 0.02, min_reps: int = 3, max_reps: int = 30) -> float:
-    """CPU seconds of one call on a single thread, the fastest of several runs.
-
-    Timed on one thread with the thread's CPU clock: on a shared, busy build machine the
-    wall clock mostly measures waiting for a core, and with several threads the waiting
-    threads spin; the CPU time one thread needs for the work barely changes.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            fn()  # warm-up
-            times: list[float] = []
-            while len(times) < min_reps or (sum(times) < min_total and len(times) < max_reps):
-                t0 = time.thread_time()
-                fn()
-                times.append(time.thread_time() - t0)
-    finally:
-        torch.set_num_threads(threads)
-    return min(times)
 
 
 # %% [markdown]

@@ -19,22 +19,10 @@ import torch
 from transformer_core.data import load_corpus
 from transformer_core.models import TransformerConfig
 from transformer_core.train import train_char_lm
+from transformer_core.report import print_table
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
-
-
-def print_table(lines: list[str]) -> None:
-    """Print Markdown pipe-table rows aligned for a monospace view (CJK characters count double)."""
-    import unicodedata
-
-    def width(s: str) -> int:
-        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
-
-    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
-    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "| " + " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    print("\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]))
 
 
 @torch.no_grad()
