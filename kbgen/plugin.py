@@ -124,6 +124,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 config.extra_javascript.append(js)
 
         self.engine = self._snippet_engine(config)
+        if self.engine is not None and "pymdownx.superfences" in exts:
+            self.engine.enable_highlight_memo(config.mdx_configs)
         if self.config.site:
             try:
                 from kbgen.site import ensure_site_plugin
@@ -155,8 +157,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 continue
             if f.is_documentation_page():
                 text = f.content_string
-                notes.append(parse_note(f.src_uri, text, self.slugify, self.sep))
-                for line, message in note_problems(text):
+                note = parse_note(f.src_uri, text, self.slugify, self.sep)
+                notes.append(note)
+                for line, message in note_problems(text, (note.frontmatter, note.body_offset)):
                     self._report(Problem(f.src_uri, line, "invalid", message))
             elif not f.src_uri.endswith((".js", ".css")):
                 attachments.append(f.src_uri)

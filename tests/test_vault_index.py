@@ -188,3 +188,29 @@ def test_extension_works_in_plain_python_markdown(index: VaultIndex) -> None:
     assert '<details class="faq question callout-faq">' in html and "<summary>问题</summary>" in html
     assert '<figure class="fake">hello.py#greet@</figure>' in html
     assert 'class="admonition weird note callout-weird"' in html
+
+
+def test_inline_links_bypass_raw_html_parsing_but_render_the_same(index: VaultIndex) -> None:
+    """With final URLs (as under MkDocs), inline links are stashed out of Markdown's raw-HTML
+    parsers and put back after rendering: a link alone keeps its paragraph, links in tables and
+    callout titles render, and heading links stay in the heading for the toc."""
+    import markdown
+
+    from kbgen.vault.mdext import VaultExtension
+
+    urls = {"核心组件/自注意力机制.md": "core/self/", "tags/标签.md": "tags/t/"}
+    ext = VaultExtension(Renderer(index, url_for=lambda target, page: urls.get(target)))
+    ext.set_page("根.md")
+    md = markdown.Markdown(extensions=[ext, "toc", "tables", "pymdownx.quotes", "attr_list", "md_in_html"],
+                           extension_configs={"pymdownx.quotes": {"callouts": True}})
+    html = md.convert(
+        "## 标题 [[自注意力机制]]\n\n[[自注意力机制|单独]]\n\n| a | b |\n|---|---|\n| [[自注意力机制\\|表格]] | #标签 |\n\n"
+        "> [!tip] 见 [[自注意力机制|标题里]]\n> 正文\n"
+    )
+    assert "kbgeninline" not in html and "kbgenhtml" not in html
+    assert sum(k.startswith("kbgeninline") for k in ext.stashed) == 4  # all but the heading's link
+    assert '<p><a class="kbgen-link" href="core/self/">单独</a></p>' in html
+    assert '<td><a class="kbgen-link" href="core/self/">表格</a></td>' in html
+    assert '<td><a class="kbgen-tag" href="tags/t/">#标签</a></td>' in html
+    assert '<p class="admonition-title">见 <a class="kbgen-link" href="core/self/">标题里</a></p>' in html
+    assert md.toc_tokens[0]["name"] == "标题 自注意力机制"

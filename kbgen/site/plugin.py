@@ -24,12 +24,12 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from kbgen.site import banner, math
+from kbgen.site import banner, math, searchview
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
 from kbgen.site.resolve import NoteResolver, index_resolver
@@ -96,6 +96,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         self.resolver: Callable[[str, str], str | None] | None = None
         self._user_nav = None
         self._display_math: dict[str, list[str]] = {}
+        self._full_content: dict[str, str] = {}
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -199,6 +200,28 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         elif self.config.banner and src in self.meta:
             top += self._note_banner(src, page, files)
         return _after_h1(html, top)
+
+    # -- search: index a light copy of the page (same index, a fraction of the parsing) ----
+    @event_priority(60)  # before Material's search plugin (priority 0) indexes page.content
+    def _light_page_for_search(self, context: dict, page: Page, config: MkDocsConfig, nav) -> dict:
+        if self._search_enabled(config) and page.content:
+            self._full_content[page.file.src_uri] = page.content
+            page.content = searchview.light_view(page.content)
+        return context
+
+    @event_priority(-60)  # after it: the page gets its highlighted code back
+    def _full_page_after_search(self, context: dict, page: Page, config: MkDocsConfig, nav) -> dict:
+        full = self._full_content.pop(page.file.src_uri, None)
+        if full is not None:
+            page.content = searchview.strip_search_attributes(full)
+        return context
+
+    on_page_context = CombinedEvent(_light_page_for_search, _full_page_after_search)
+
+    @staticmethod
+    def _search_enabled(config: MkDocsConfig) -> bool:
+        search = config.plugins.get("material/search") or config.plugins.get("search")
+        return search is not None and getattr(search, "config", {}).get("enabled", True) is not False
 
     def _note_banner(self, src: str, page: Page, files: Files) -> str:
         meta = self.meta.get(src, {})

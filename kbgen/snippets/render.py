@@ -99,9 +99,11 @@ def snippet_page_markdown(
     fig_url: Callable[[str], str],
     snippet_rel: str,
     references: list[tuple[str, str]],
+    code_fence: str = "python",
 ) -> str:
     """Markdown of the snippet's page. ``references``: (note src_uri, title) pairs; links are
-    relative to the page source ``snippets/<stem>.md``."""
+    relative to the page source ``snippets/<stem>.md``. ``code_fence``: the fence name of the
+    code cells (``kbgen-python`` when :mod:`kbgen.snippets.highlight` serves them)."""
     title = snippet.title
     lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
     skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
@@ -140,7 +142,7 @@ def snippet_page_markdown(
                     skipped_h1 = True
             lines += [src, ""]
             continue
-        lines += _code_cell_markdown(cell, outcome, fig_url, snippet.name)
+        lines += _code_cell_markdown(cell, outcome, fig_url, snippet.name, code_fence)
     lines += ["## 引用此代码片段的笔记", ""]
     if references:
         for src_uri, note_title in sorted(set(references), key=lambda r: r[0]):
@@ -159,12 +161,13 @@ def _fence(text: str, lang: str) -> list[str]:
     return [f + lang, text, f]
 
 
-def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], str], name: str) -> list[str]:
+def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], str], name: str,
+                        code_fence: str = "python") -> list[str]:
     out: list[str] = [f'<div class="kbgen-cell" id="cell-{cell.cell_id}" markdown>', ""]
     if cell.title:
         out += [f'<p class="kbgen-cell-title"><code>{html.escape(cell.title)}</code> · 第 {cell.line} 行</p>', ""]
     if cell.source.strip():
-        out += _fence(cell.source, "python") + [""]
+        out += _fence(cell.source, code_fence) + [""]
     res = outcome.cell_result(cell.cell_id)
     if res is not None:
         body = outputs_html(res["outputs"], fig_url, f"{name}#{cell.cell_id}")

@@ -184,6 +184,7 @@ class VaultIndex:
             self._att_by_name.setdefault(posixpath.basename(a).lower(), []).append(a)
         self._resolved: dict[tuple[str, str], Resolution] = {}
         self._backlinks: dict[str, list[str]] | None = None
+        self._outlinks: dict[str, list[str]] = {}
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -287,13 +288,16 @@ class VaultIndex:
     # ---- graph queries ------------------------------------------------------------------
     def outlinks(self, path: str) -> list[str]:
         """Vault paths of the notes ``path`` links to (body and frontmatter links, embeds too)."""
-        note = self.notes[path]
+        cached = self._outlinks.get(path)
+        if cached is not None:
+            return cached
         out = []
-        for link in note.links:
+        for link in self.notes[path].links:
             r = self.resolve(link.target, path)
             if r.kind == "note" and r.path != path:
                 out.append(r.path)
-        return list(dict.fromkeys(out))
+        self._outlinks[path] = out = list(dict.fromkeys(out))
+        return out
 
     def backlinks(self, path: str) -> list[str]:
         """Vault paths of the notes that link to ``path``, sorted by path."""

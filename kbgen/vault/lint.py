@@ -25,14 +25,16 @@ def _key_line(lines: list[str], key: str) -> int:
     return 1
 
 
-def _frontmatter(text: str, lines: list[str]) -> list[tuple[int, str]]:
+def _frontmatter(text: str, lines: list[str], parsed: dict | None = None) -> list[tuple[int, str]]:
+    """``parsed``: the frontmatter already read by the index (a non-empty dict); it spares
+    a second YAML parse, which only a malformed or empty block needs (to locate the error)."""
     if not re.match(r"---[ \t]*\n", text):
         return []
     m = scan._FRONTMATTER.match(text)
     if not m:
         return [(1, "frontmatter opened with '---' is never closed; it is shown as text")]
     try:
-        meta = yaml.load(m.group(1) or "", Loader=scan._YAML_LOADER)
+        meta = parsed if parsed else yaml.load(m.group(1) or "", Loader=scan._YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = 2 + mark.line if mark is not None else 1
@@ -75,9 +77,14 @@ def _unclosed_fence(body: str, offset: int) -> list[tuple[int, str]]:
     return [(offset + fence[2] + 1, f"unclosed code fence {mark}: links, tags and embeds after it are left as text; close it with {mark}")]
 
 
-def note_problems(text: str) -> list[tuple[int, str]]:
-    """``[(line, message)]`` for the note source ``text``, in line order."""
+def note_problems(text: str, parsed: tuple[dict, int] | None = None) -> list[tuple[int, str]]:
+    """``[(line, message)]`` for the note source ``text``, in line order. ``parsed``:
+    (frontmatter, body offset in lines) when the caller has split the note already."""
     text = text.replace("\r\n", "\n")
     lines = text.split("\n")
-    _meta, body, offset = scan.split_frontmatter(text)
-    return sorted(_frontmatter(text, lines) + _unclosed_fence(body, offset))
+    if parsed is None:
+        meta, body, offset = scan.split_frontmatter(text)
+    else:
+        meta, offset = parsed
+        body = text.split("\n", offset)[-1] if offset else text
+    return sorted(_frontmatter(text, lines, meta) + _unclosed_fence(body, offset))

@@ -31,6 +31,7 @@ class _WikiPreprocessor(Preprocessor):
             return lines
         renderer = ext.renderer
         renderer.stash = ext.store
+        renderer.inline_stash = ext.store_inline
         text = renderer.render("\n".join(lines), ext.page_path, note_path=ext.note_path,
                                line_offset=ext.line_offset, page_url=ext.page_url)
         return text.split("\n")
@@ -48,13 +49,16 @@ class _RestoreHtml(Postprocessor):
             return text
         html = self.ext.stashed
         text = _TOKEN_P.sub(lambda m: html.get(m.group(1), m.group(0)), text)
-        return _TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
+        text = _TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
+        return _INLINE_TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
 
 
 # Python-Markdown's own stash markers (STX/ETX) are stripped by its whitespace normaliser,
 # which runs after this preprocessor, so kbgen keeps its HTML under plain-text tokens.
 _TOKEN = re.compile(r"kbgenhtml\d+x")
 _TOKEN_P = re.compile(r"<p>(kbgenhtml\d+x)</p>")
+# Inline HTML (a link in a paragraph) never replaces its paragraph: a token of its own.
+_INLINE_TOKEN = re.compile(r"kbgeninline\d+x")
 
 
 class VaultExtension(Extension):
@@ -76,6 +80,12 @@ class VaultExtension(Extension):
     def store(self, html: str) -> str:
         """Keep ``html`` away from Markdown; returns the token that stands for it."""
         token = f"kbgenhtml{len(self.stashed)}x"
+        self.stashed[token] = html
+        return token
+
+    def store_inline(self, html: str) -> str:
+        """Like :meth:`store` for inline HTML; its token may stand alone in a paragraph."""
+        token = f"kbgeninline{len(self.stashed)}x"
         self.stashed[token] = html
         return token
 

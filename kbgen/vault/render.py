@@ -6,6 +6,7 @@ into page URLs, with or without directory URLs), so every link kbgen writes is r
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -66,6 +67,11 @@ def tag_slug(tag: str) -> str:
     return "/".join(re.sub(r"[^\w\-]+", "-", part).strip("-") or "tag" for part in tag.split("/"))
 
 
+def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
+    i = bisect.bisect_right(spans, (offset, float("inf"))) - 1
+    return i >= 0 and spans[i][0] <= offset <= spans[i][1]
+
+
 _EMBED_LINE = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*)$")
 _BLOCK_ID = re.compile(r"[ \t]\^([\w-]+)[ \t]*$")
 
@@ -77,6 +83,9 @@ class Renderer:
     index: VaultIndex
     snippets: SnippetProvider | None = None
     stash: Callable[[str], str] = lambda html: html
+    #: ``inline_stash(html) -> token`` for the inline HTML (links, tags) outside headings: kept
+    #: from Markdown's raw-HTML parsers, which otherwise re-read every link on every page.
+    inline_stash: Callable[[str], str] = lambda html: html
     tags_dir: str | None = "tags"  # vault folder of generated tag pages; None: tags stay text
     labels: dict = field(default_factory=dict)
     #: ``url_for(vault_path, page_path)`` -> final relative URL, or None. When set (the MkDocs
@@ -106,13 +115,28 @@ class Renderer:
                 edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
                                                     f"#{tag}", cls="kbgen-tag")))
         edits.sort()
+        heading_starts = self._heading_spans(text, masked)
         out, pos = [], 0
         for start, end, repl in edits:
             out.append(text[pos:start])
+            if repl.startswith(("<a ", "<span ")) and not _inside(heading_starts, start):
+                repl = self.inline_stash(repl)
             out.append(repl)
             pos = end
         out.append(text[pos:])
         return "".join(out)
+
+    @staticmethod
+    def _heading_spans(text: str, masked: str) -> list[tuple[int, int]]:
+        """(start, end) character offsets of the heading lines of ``text``: links there stay
+        inline HTML, since the toc and the page title read the heading's text."""
+        headings = {h.line for h in scan.find_headings(text, masked)}
+        spans, pos = [], 0
+        for i, line in enumerate(text.split("\n")):
+            if i in headings:
+                spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        return spans
 
     def link(self, target: str, page_path: str, text: str, fragment: str | None = None,
              cls: str = "kbgen-link") -> str:
