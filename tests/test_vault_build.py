@@ -198,3 +198,39 @@ def test_snippet_page_lists_notes_using_it(built) -> None:
     _, site = built
     page = read(site, "snippets/hello.html")
     assert "自注意力机制" in page and "嵌入" in page
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_heap_is_handed_back_to_the_collector_after_a_build(tmp_path, monkeypatch, strict: bool) -> None:
+    """kbgen sets the build's long-lived objects aside from the garbage collector while pages
+    render (gc.freeze); after the build, passed or failed, nothing stays frozen (serve rebuilds
+    must not accumulate memory)."""
+    import gc
+
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    proj = tmp_path / "vault"
+    shutil.copytree(FIXTURE, proj)
+    cfg = proj / "mkdocs.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "\nplugins:\n  - kbgen:\n      unresolved: warn\n      snippets_dir: none\n",
+                   encoding="utf-8")
+    monkeypatch.chdir(proj)
+    frozen = []
+    import kbgen.plugin
+
+    original = kbgen.plugin.KbgenPlugin._freeze_heap
+
+    def spy(self) -> None:
+        original(self)
+        frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(kbgen.plugin.KbgenPlugin, "_freeze_heap", spy)
+    config = load_config(str(cfg), strict=strict)
+    if strict:
+        with pytest.raises(SystemExit):
+            mkdocs_build(config)  # strict aborts on the unresolved-link warning
+    else:
+        mkdocs_build(config)
+    assert frozen and frozen[0] > 1000
+    assert gc.get_freeze_count() == 0

@@ -214,3 +214,18 @@ def test_inline_links_bypass_raw_html_parsing_but_render_the_same(index: VaultIn
     assert '<td><a class="kbgen-tag" href="tags/t/">#标签</a></td>' in html
     assert '<p class="admonition-title">见 <a class="kbgen-link" href="core/self/">标题里</a></p>' in html
     assert md.toc_tokens[0]["name"] == "标题 自注意力机制"
+
+
+def test_body_scan_rebased_onto_the_body_mkdocs_hands_over() -> None:
+    """MkDocs strips the blank lines after the frontmatter; the index's scan, re-based, equals a
+    fresh scan of that text, and any other text is scanned afresh."""
+    from kbgen.vault.scan import BodyScan
+
+    body = "\n\n# 标题 #tag\n\n见 [[a#b|c]] #标签 `[[code]]`\n\n```\n[[no]]\n```\n![[x.py#cell]]\n"
+    found = BodyScan.of(body)
+    stripped = body.lstrip("\n")
+    assert found.for_text(stripped) == BodyScan.of(stripped)
+    assert found.for_text(body) is found
+    assert found.for_text(stripped.replace("标签", "别的")) is None
+    assert found.for_text("x" + stripped[1:]) is None
+    assert [r.target for r in found.refs] == ["a", "x.py"] and [t for t, _, _ in found.tags] == ["tag", "标签"]

@@ -48,6 +48,8 @@ class Note:
     headings: list[Heading]
     links: list[Link]
     tags: list[str]  # frontmatter tags then inline tags, no "#", de-duplicated, in order
+    #: The scan of ``body`` the index was built from (the renderer reuses it).
+    body_scan: scan.BodyScan | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -145,15 +147,16 @@ def parse_note(path: str, text: str, slugify: Slugify = default_slugify, sep: st
     """Index one note's source (``path`` vault-relative)."""
     text = text.replace("\r\n", "\n")
     meta, body, offset = scan.split_frontmatter(text)
-    masked = scan.mask_code(body)
-    raw = scan.find_headings(body, masked)
-    ids = heading_ids(raw, slugify, sep)
-    headings = [Heading(h.level, h.text, i, h.line + offset + 1) for h, i in zip(raw, ids)]
-    links = [Link(r.target, r.subpath, r.alias, r.embed, r.line + offset + 1) for r in scan.find_wikilinks(body, masked)]
+    found = scan.BodyScan.of(body)
+    ids = heading_ids(found.headings, slugify, sep)
+    headings = [Heading(h.level, h.text, i, h.line + offset + 1) for h, i in zip(found.headings, ids)]
+    links = [Link(r.target, r.subpath, r.alias, r.embed, r.line + offset + 1) for r in found.refs]
     links += _frontmatter_links(meta, text.split("\n")[1:offset])
     tags = [t.lstrip("#") for t in _str_list(meta.get("tags") or meta.get("tag"))]
-    tags += [t for t, _, _ in scan.find_tags(body, masked)]
-    return Note(path, text, meta, offset, headings, links, list(dict.fromkeys(t for t in tags if t)))
+    tags += [t for t, _, _ in found.tags]
+    note = Note(path, text, meta, offset, headings, links, list(dict.fromkeys(t for t in tags if t)))
+    note.body_scan = found
+    return note
 
 
 class VaultIndex:

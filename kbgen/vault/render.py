@@ -105,17 +105,19 @@ class Renderer:
         note_path = note_path if note_path is not None else page_path
         if not _stack and note_path in self.index.notes:
             _stack = ((note_path, ""),)
-        masked = scan.mask_code(text)
+        note = self.index.notes.get(note_path)
+        found = note.body_scan.for_text(text) if note is not None and note.body_scan is not None else None
+        found = found or scan.BodyScan.of(text)
         edits: list[tuple[int, int, str]] = []
-        for ref in scan.find_wikilinks(text, masked):
+        for ref in found.refs:
             line = line_offset + ref.line + 1
             edits.append((ref.start, ref.end, self._wikilink(ref, text, page_path, note_path, line, page_url, _stack)))
         if self.tags_dir is not None:
-            for tag, start, end in scan.find_tags(text, masked):
+            for tag, start, end in found.tags:
                 edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
                                                     f"#{tag}", cls="kbgen-tag")))
         edits.sort()
-        heading_starts = self._heading_spans(text, masked)
+        heading_starts = self._heading_spans(text, found.headings)
         out, pos = [], 0
         for start, end, repl in edits:
             out.append(text[pos:start])
@@ -127,10 +129,10 @@ class Renderer:
         return "".join(out)
 
     @staticmethod
-    def _heading_spans(text: str, masked: str) -> list[tuple[int, int]]:
+    def _heading_spans(text: str, found: list[scan.RawHeading]) -> list[tuple[int, int]]:
         """(start, end) character offsets of the heading lines of ``text``: links there stay
         inline HTML, since the toc and the page title read the heading's text."""
-        headings = {h.line for h in scan.find_headings(text, masked)}
+        headings = {h.line for h in found}
         spans, pos = [], 0
         for i, line in enumerate(text.split("\n")):
             if i in headings:

@@ -7,7 +7,7 @@ and the renderer (rewriting a page), so both see exactly the same links, tags an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
@@ -178,3 +178,36 @@ def heading_plain_text(text: str) -> str:
         text = _EMPH.sub(lambda m: m.group(2), text)
     text = re.sub(r"<[^>]+>", "", text)
     return text.replace("\\", "")
+
+
+@dataclass(frozen=True)
+class BodyScan:
+    """Everything the index and the renderer read from one note body, computed once."""
+
+    text: str
+    masked: str
+    refs: list[WikiRef]
+    tags: list[tuple[str, int, int]]
+    headings: list[RawHeading]
+
+    @classmethod
+    def of(cls, text: str) -> "BodyScan":
+        masked = mask_code(text)
+        return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked))
+
+    def for_text(self, text: str) -> "BodyScan | None":
+        """This scan re-based onto ``text`` when ``text`` is this body without its leading blank
+        lines (MkDocs strips them after the frontmatter); None for any other text."""
+        if text == self.text:
+            return self
+        cut = len(self.text) - len(text)
+        if cut <= 0 or self.text[:cut].strip("\n") or not self.text.endswith(text):
+            return None
+        lines = self.text.count("\n", 0, cut)
+        return BodyScan(
+            text,
+            self.masked[cut:],
+            [replace(r, start=r.start - cut, end=r.end - cut, line=r.line - lines) for r in self.refs],
+            [(t, s - cut, e - cut) for t, s, e in self.tags],
+            [replace(h, line=h.line - lines) for h in self.headings],
+        )
