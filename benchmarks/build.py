@@ -122,6 +122,15 @@ def jupyter_build(jdir: Path, proj: Path, cpus: str | None) -> float:
     return dt
 
 
+def _executed(proj: Path, edited: str) -> str:
+    """The snippets the last build executed, each marked with whether it had read ``edited``
+    (a snippet that reads the vault, e.g. to check the learning path, must run again)."""
+    report = json.loads((proj / "site/kbgen-report.json").read_text(encoding="utf-8"))
+    names = [f"{e['name']}{' reads it' if edited in e['deps']['files'] else ''}"
+             for e in report["snippets"] if e["status"] == "executed"]
+    return ", ".join(names)
+
+
 def marker_in(site: Path) -> bool:
     return any(MARKER in p.read_text(encoding="utf-8", errors="ignore") for p in site.rglob("*.html"))
 
@@ -166,7 +175,8 @@ def main() -> None:
         note = proj / args.note
         note.write_text(note.read_text(encoding="utf-8") + "\n基准测试追加的一句话。\n", encoding="utf-8")
         prose, s_prose = mkdocs(proj, args.cpus)
-        rows.append(("kbgen after prose edit", prose, s_prose))
+        rerun = _executed(proj, args.note)
+        rows.append(("kbgen after prose edit", prose, s_prose + (f" ({rerun})" if rerun else "")))
 
         cfg = noexec_config(proj)
         noexec, _ = mkdocs(proj, args.cpus, cfg, "site_noexec")
@@ -188,7 +198,7 @@ def main() -> None:
         if jdir is not None:
             jwarm = jupyter_build(jdir, proj, args.cpus)
             j_fresh = marker_in(jdir / "site")
-            rows.append((f"mkdocs-jupyter after the same edit", jwarm, f"cache hit, fresh output: {j_fresh}"))
+            rows.append(("mkdocs-jupyter after the same edit", jwarm, f"cache hit, fresh output: {j_fresh}"))
 
     print()
     print(f"| {'step':44s} | {'seconds':>8s} | notes |")
