@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-import nbformat
 
 from kbgen.snippets.model import Cell, Snippet
 
@@ -185,6 +184,8 @@ def _yaml_str(s: str) -> str:
 
 def notebook_json(snippet: Snippet, outcome: Outcome) -> str:
     """The executed notebook (nbformat 4, deterministic cell ids, figures inlined)."""
+    import nbformat  # ~0.15 s to import; a warm build never writes a notebook
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
