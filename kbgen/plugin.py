@@ -62,6 +62,7 @@ class KbgenConfig(Config):
     unresolved = c.Choice(("info", "warn"), default="info")
     snippets_dir = c.Type(str, default="snippets")
     snippet_timeout = c.Type((int, float), default=60)
+    execute = c.Type(bool, default=True)  # false: snippets are not run, pages show their source only
     snippet_memory_mb = c.Optional(c.Type(int))  # address-space cap per snippet; None: RAM / jobs, 0: none
     tags_dir = c.Type(str, default="tags")
     graph_page = c.Type(str, default="graph.md")
@@ -147,7 +148,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         return SnippetEngine.from_options(
             root, snippets_dir=snippets_dir, timeout=self.config.snippet_timeout, strict=bool(config.strict),
             docs_dir=Path(config.docs_dir), memory_limit_mb=self.config.snippet_memory_mb,
-            live=self._command == "serve",
+            live=self._command == "serve", execution=self.config.execute,
         )
 
     # -- files: index, generated pages -----------------------------------------------

@@ -137,3 +137,28 @@ def test_raising_snippet_fails_strict_with_path_line_and_note(vault: Path, tmp_p
         assert "kbgen-error" in note and "RuntimeError: 数据不对" in note
     finally:
         bad.write_text(old)
+
+
+def test_execute_false_runs_nothing_and_pages_show_source(tmp_path: Path) -> None:
+    """``execute: false``: no snippet runs (not even a raising one), the cache is neither read
+    nor written, pages keep the source and say why there is no output; --strict passes."""
+    root = make_project(tmp_path)
+    write(root / "mkdocs.yml", CONFIG.replace("      site: false\n", "      site: false\n      execute: false\n"))
+    write(root / "docs/笔记/注意力.md", NOTE)
+    bad = root / "snippets/s_data.py"
+    bad.write_text(bad.read_text() + "\n# %% explode\nraise RuntimeError('数据不对')\n")
+    r = build(root)
+    assert r.returncode == 0, r.stderr
+    assert "kbgen: 5 snippets, 0 executed, 0 cached, 0 failed, 5 skipped (execute: false)" in r.stderr
+    assert not list((root / ".cache/kbgen").glob("entries/*"))
+    assert {e["status"] for e in report(root)["snippets"]} == {"skipped"}
+    assert all("error" not in e for e in report(root)["snippets"])
+    site = root / "site"
+    page = (site / "snippets/s_plot.html").read_text(encoding="utf-8")
+    assert "execute: false" in page and "plt" in page and "<img" not in page
+    assert "s_plot.ipynb（未执行的 notebook）" in page
+    note = (site / "笔记/注意力.html").read_text(encoding="utf-8")
+    assert note.count('class="kbgen-skipped"') == 2 and "kbgen-error" not in note
+    assert 'href="../snippets/s_plot.html#cell-heatmap"' in note
+    nb = json.loads((site / "snippets/s_plot.ipynb").read_text(encoding="utf-8"))
+    assert not any(c.get("outputs") for c in nb["cells"])

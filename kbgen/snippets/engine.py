@@ -44,6 +44,7 @@ class SnippetEngine:
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
         live: bool = False,
+        execution: bool = True,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
@@ -55,6 +56,9 @@ class SnippetEngine:
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
+        # execution off (``execute: false``): nothing runs and the cache is not read; pages show
+        # the source only. For drafting prose, and the baseline of benchmarks/build.py.
+        self.execution = execution
         self.strict = strict and not live
         self.docs_dir = docs_dir
         self.prefix = site_prefix.strip("/")
@@ -104,10 +108,14 @@ class SnippetEngine:
     def execute(self, force: bool = False) -> dict[str, Outcome]:
         if not self.snippets:
             self.load()
-        self.outcomes = self.executor.run(list(self.snippets.values()), force=force)
+        if self.execution:
+            self.outcomes = self.executor.run(list(self.snippets.values()), force=force)
+        else:
+            self.outcomes = {n: Outcome(s, "skipped", 0.0, None, None, reason="execute: false")
+                             for n, s in self.snippets.items()}
         self._warnings = []
         for o in self.outcomes.values():
-            if not o.ok and not self.strict:
+            if o.failed and not self.strict:
                 first = o.message.split("\n", 1)[0]
                 if self.live:
                     log.info("kbgen: snippet %s (shown in the page; `mkdocs build --strict` fails on it)", first)
@@ -253,7 +261,9 @@ class SnippetEngine:
             href += f"#cell-{cells[0].cell_id}"
         body: list[str] = []
         if o is None or not o.ok:
-            if o is not None:
+            if o is not None and o.status == "skipped":
+                body.append(render.skipped_html())
+            elif o is not None:
                 body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
         else:
             for c in cells:
@@ -285,11 +295,13 @@ class SnippetEngine:
             "cached": st.count("cached"),
             "failed": st.count("failed") + st.count("timeout"),
             "timeout": st.count("timeout"),
+            "skipped": st.count("skipped"),
         }
 
     def summary(self) -> str:
         c = self.counts()
-        return f"kbgen: {c['snippets']} snippets, {c['executed']} executed, {c['cached']} cached, {c['failed']} failed"
+        line = f"kbgen: {c['snippets']} snippets, {c['executed']} executed, {c['cached']} cached, {c['failed']} failed"
+        return line + (f", {c['skipped']} skipped (execute: false)" if c["skipped"] else "")
 
     def report(self) -> dict[str, Any]:
         entries = []
@@ -307,7 +319,7 @@ class SnippetEngine:
                 "references": [n for n, _ in self.references.get(name, [])],
                 "measured": o.snippet.measured,
             }
-            if not o.ok:
+            if o.failed:
                 e["error"] = o.message
             entries.append(e)
         return {"summary": self.counts(), "line": self.summary(), "snippets": entries}
@@ -315,7 +327,7 @@ class SnippetEngine:
     def failure_message(self) -> str:
         parts = []
         for name, o in self.outcomes.items():
-            if o.ok:
+            if not o.failed:
                 continue
             notes = [n for n, _ in self.references.get(name, [])]
             used = f" (used by: {', '.join(notes)})" if notes else " (not used by any note)"

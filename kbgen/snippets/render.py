@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -13,7 +14,8 @@ from urllib.parse import quote
 
 from kbgen.snippets.model import Cell, Snippet
 
-STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "timeout": "超时"}
+STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "timeout": "超时", "skipped": "未执行"}
+SKIPPED_NOTICE = "本次构建未执行代码片段（`execute: false`），这里只有源代码；完整构建会生成输出。"
 
 
 @dataclass
@@ -21,7 +23,7 @@ class Outcome:
     """What one build knows about one snippet. ``dir`` holds the result's figure files."""
 
     snippet: Snippet
-    status: str  # executed | cached | failed | timeout
+    status: str  # executed | cached | failed | timeout | skipped (``execute: false``)
     seconds: float
     result: dict[str, Any] | None  # worker result (partial for failures), None if nothing ran
     dir: Path | None
@@ -32,6 +34,10 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status in ("executed", "cached")
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "timeout")
 
     def cell_result(self, cell_id: str) -> dict[str, Any] | None:
         for c in (self.result or {}).get("cells", []):
@@ -74,6 +80,12 @@ def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
         f'<p class="admonition-title">代码片段{head}：{html.escape(summary)}</p>'
         f"{used}<pre><code>{html.escape(body.strip())}</code></pre></div>"
     )
+
+
+def skipped_html() -> str:
+    """What an embed shows when execution is off: a notice, not an error."""
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(SKIPPED_NOTICE))
+    return f'<p class="kbgen-skipped">{text}</p>'
 
 
 def caption_html(snippet: Snippet, cell: str | None, page_href: str, command: str) -> str:
@@ -124,13 +136,15 @@ def snippet_page_markdown(
         "下载："
         + md_link(snippet.name, snippet.name, "{ download }")
         + " · "
-        + md_link(f"{snippet.stem}.ipynb（已执行的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
+        + md_link(f"{snippet.stem}.ipynb（{'未执行' if outcome.status == 'skipped' else '已执行'}的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
         "",
         "</div>",
         "",
     ]
-    if not outcome.ok and outcome.result is None:  # timeout / crash: no cell to attach it to
+    if outcome.failed and outcome.result is None:  # timeout / crash: no cell to attach it to
         lines += [error_html(outcome, [t for _, t in references]), ""]
+    elif outcome.status == "skipped":
+        lines += ['!!! note "未执行"', "", "    " + SKIPPED_NOTICE, ""]
     for cell in snippet.cells:
         if cell.kind == "markdown":
             src = cell.source
