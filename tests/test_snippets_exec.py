@@ -87,7 +87,7 @@ def test_sleeping_snippet_is_killed_at_its_timeout(tmp_path: Path) -> None:
     assert "snippets/sleepy.py:5: timed out after 2 s in cell 'nap'" in msg, msg
     e = engine(root, timeout=30)
     e.execute()
-    assert e.counts() == {"snippets": 2, "executed": 0, "cached": 1, "failed": 1, "timeout": 1}
+    assert e.counts() == {"snippets": 2, "executed": 0, "cached": 1, "failed": 1, "timeout": 1, "skipped": 0}
     assert e.summary() == "kbgen: 2 snippets, 0 executed, 1 cached, 1 failed"
 
 
