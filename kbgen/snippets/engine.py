@@ -260,11 +260,12 @@ class SnippetEngine:
         if cell:
             href += f"#cell-{cells[0].cell_id}"
         body: list[str] = []
-        if o is None or not o.ok:
-            if o is not None and o.status == "skipped":
-                body.append(render.skipped_html())
-            elif o is not None:
-                body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
+        if o is None:  # no outcome yet (nothing executed): the caption alone
+            pass
+        elif o.skipped:
+            body.append(render.skipped_html())
+        elif o.failed:
+            body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
         else:
             for c in cells:
                 res = o.cell_result(c.cell_id)

@@ -39,6 +39,10 @@ class Outcome:
     def failed(self) -> bool:
         return self.status in ("failed", "timeout")
 
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
     def cell_result(self, cell_id: str) -> dict[str, Any] | None:
         for c in (self.result or {}).get("cells", []):
             if c["id"] == cell_id:
@@ -136,14 +140,14 @@ def snippet_page_markdown(
         "下载："
         + md_link(snippet.name, snippet.name, "{ download }")
         + " · "
-        + md_link(f"{snippet.stem}.ipynb（{'未执行' if outcome.status == 'skipped' else '已执行'}的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
+        + md_link(f"{snippet.stem}.ipynb（{'未执行' if outcome.skipped else '已执行'}的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
         "",
         "</div>",
         "",
     ]
     if outcome.failed and outcome.result is None:  # timeout / crash: no cell to attach it to
         lines += [error_html(outcome, [t for _, t in references]), ""]
-    elif outcome.status == "skipped":
+    elif outcome.skipped:
         lines += ['!!! note "未执行"', "", "    " + SKIPPED_NOTICE, ""]
     for cell in snippet.cells:
         if cell.kind == "markdown":
