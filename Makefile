@@ -28,6 +28,7 @@ browser-deps:
 	  else echo "browser tests need: apt-get install chromium fonts-noto-cjk (they are skipped without it)"; fi; }
 
 test: $(STAMP) browser-deps
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
