@@ -7,7 +7,26 @@ internals: the plugin hands the provider to the vault.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
+
+#: The top-level name a snippet assigns to export values (a plain ``dict``, no kbgen import):
+#: ``KB_VALUES["n_params"] = 124_439_808``. Values are JSON scalars (int, float, str, bool).
+#: A ``bool`` value is a *claim*: the note that cites it is marked as checked when it is true
+#: and the build fails at the note's ``file:line`` when it is false.
+EXPORT_NAME = "KB_VALUES"
+
+
+@dataclass(frozen=True)
+class SnippetValue:
+    """One value a snippet exported through ``KB_VALUES``, as recorded by its run."""
+
+    snippet: str  # "gpt.py"
+    name: str  # the key in KB_VALUES
+    value: int | float | str | bool
+    cell: int  # 0-based index of the cell that last assigned it
+    cell_title: str  # that cell's title ("" when untitled)
+    line: int  # 1-based line in the snippet where that cell starts
 
 
 class SnippetRefError(Exception):
@@ -27,6 +46,17 @@ class SnippetProvider(Protocol):
         ``note`` and ``line`` (1-based, in the note's source) are for error messages.
         Raises ``SnippetRefError`` for an unknown snippet or cell title.
         """
+
+
+    def value(self, name: str, key: str) -> SnippetValue:
+        """The value ``key`` that snippet ``name`` exported (``{{name:key}}`` in a note).
+
+        Raises ``SnippetRefError`` (message says what to do) for an unknown snippet, a snippet
+        that failed or was not executed, or a key it did not export.
+        """
+
+    def cell_url(self, name: str, cell: int, *, page_url: str) -> str:
+        """Relative URL from ``page_url`` to cell ``cell`` (0-based) on the snippet's page."""
 
 
 class SnippetReferenceSink(Protocol):
