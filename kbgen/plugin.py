@@ -308,8 +308,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             f = files.get_file_from_path(f"{self.config.tags_dir}/{tag_slug(t)}.md")
             if f is not None:
                 href = get_relative_url(f.url, page.url)
-                links.append(f'<a class="kbgen-tag" href="{escape(href)}">#{escape(t)}</a>')
-        return f'\n<p class="kbgen-tags">{" ".join(links)}</p>\n' if links else ""
+                links.append(f'<a class="kb-tag" href="{escape(href)}">#{escape(t)}</a>')
+        return f'\n<p class="kb-tags">{" ".join(links)}</p>\n' if links else ""
 
     def _report(self, p: Problem) -> None:
         if p in self._reported:

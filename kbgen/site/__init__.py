@@ -17,7 +17,7 @@ What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
   when missing) become MathML at build time (``kbgen.site.math``): no JavaScript, works offline
   and from ``file://``. Notebook HTML's ``$...$`` in rendered Markdown cells too.
 - **Search**: elements whose class is in ``search_exclude_classes`` (snippet outputs
-  ``kbgen-output`` and captions ``kbgen-caption`` from :mod:`kbgen.snippets`, nbconvert's
+  ``kb-output`` and captions ``kb-caption`` from :mod:`kbgen.snippets`, nbconvert's
   ``jp-OutputArea``), formulas and the banner get ``data-search-exclude``, which Material's
   search honours. Or set that attribute yourself.
 - **Offline**: the iframe-worker shim that Material's ``offline`` plugin needs for search

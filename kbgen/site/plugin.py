@@ -80,7 +80,7 @@ class SiteConfig(Config):
     math = c.Type(bool, default=True)
     #: Elements with any of these classes get ``data-search-exclude`` (snippet outputs).
     search_exclude_classes = c.ListOfItems(
-        c.Type(str), default=["kb-snippet-output", "kbgen-output", "kbgen-caption", "jp-OutputArea", "jp-Cell-outputWrapper"]
+        c.Type(str), default=["kb-snippet-output", "kb-output", "kb-caption", "jp-OutputArea", "jp-Cell-outputWrapper"]
     )
     #: Texts of the banner and progress box (``str.format`` fields as in the defaults).
     labels = c.Type(dict, default={})

@@ -280,7 +280,7 @@ class SnippetEngine:
                 )
         cmd = render.run_command(self.snippet_rel(s), self.python_cmd)
         return (
-            f'<figure class="kbgen-embed" data-snippet="{key}">\n'
+            f'<figure class="kb-embed" data-snippet="{key}">\n'
             + "\n".join(b for b in body if b)
             + "\n"
             + render.caption_html(s, cell, href, cmd)

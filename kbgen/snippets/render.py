@@ -62,12 +62,12 @@ def outputs_html(outputs: list[dict[str, Any]], fig_url: Callable[[str], str], a
     parts: list[str] = []
     for o in outputs:
         if o["type"] == "stream":
-            cls = "kbgen-stderr" if o["name"] == "stderr" else "kbgen-stdout"
+            cls = "kb-stderr" if o["name"] == "stderr" else "kb-stdout"
             text = o["text"].rstrip("\n")
-            parts.append(f'<pre class="kbgen-output {cls}"><code>{html.escape(text)}</code></pre>')
+            parts.append(f'<pre class="kb-output {cls}"><code>{html.escape(text)}</code></pre>')
         elif o["type"] == "image":
             parts.append(
-                f'<p class="kbgen-figure"><img src="{html.escape(fig_url(o["file"]))}" alt="{html.escape(alt)}" loading="lazy"></p>'
+                f'<p class="kb-figure"><img src="{html.escape(fig_url(o["file"]))}" alt="{html.escape(alt)}" loading="lazy"></p>'
             )
     return "\n".join(parts)
 
@@ -80,7 +80,7 @@ def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
     if notes:
         used = f"<p>引用它的笔记：{html.escape('、'.join(notes))}</p>"
     return (
-        '<div class="admonition failure kbgen-error">'
+        '<div class="admonition failure kb-error">'
         f'<p class="admonition-title">代码片段{head}：{html.escape(summary)}</p>'
         f"{used}<pre><code>{html.escape(body.strip())}</code></pre></div>"
     )
@@ -89,13 +89,13 @@ def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
 def skipped_html() -> str:
     """What an embed shows when execution is off: a notice, not an error."""
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(SKIPPED_NOTICE))
-    return f'<p class="kbgen-skipped">{text}</p>'
+    return f'<p class="kb-skipped">{text}</p>'
 
 
 def caption_html(snippet: Snippet, cell: str | None, page_href: str, command: str) -> str:
     label = f"{snippet.name}#{cell}" if cell else snippet.name
     return (
-        '<figcaption class="kbgen-caption">'
+        '<figcaption class="kb-caption">'
         f'<a href="{html.escape(page_href)}">{html.escape(label)}</a> · '
         f"<code>{html.escape(command)}</code></figcaption>"
     )
@@ -123,7 +123,7 @@ def snippet_page_markdown(
     lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
     skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
     lines += [
-        '<div class="kbgen-snippet-meta" markdown>',
+        '<div class="kb-snippet-meta" markdown>',
         "",
         # No status or run time here: the page must be byte-identical whether this build executed
         # the snippet or reused the cache (they live on the run-times page and in the report).
@@ -180,9 +180,9 @@ def _fence(text: str, lang: str) -> list[str]:
 
 def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], str], name: str,
                         code_fence: str = "python") -> list[str]:
-    out: list[str] = [f'<div class="kbgen-cell" id="cell-{cell.cell_id}" markdown>', ""]
+    out: list[str] = [f'<div class="kb-cell" id="cell-{cell.cell_id}" markdown>', ""]
     if cell.title:
-        out += [f'<p class="kbgen-cell-title"><code>{html.escape(cell.title)}</code> · 第 {cell.line} 行</p>', ""]
+        out += [f'<p class="kb-cell-title"><code>{html.escape(cell.title)}</code> · 第 {cell.line} 行</p>', ""]
     if cell.source.strip():
         out += _fence(cell.source, code_fence) + [""]
     res = outcome.cell_result(cell.cell_id)

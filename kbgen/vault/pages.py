@@ -39,7 +39,7 @@ def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: C
         if url is not None:
             items.append(f'<li><a href="{escape(url)}">{escape(index.notes[p].title)}</a></li>')
     body = f"<ul>{''.join(items)}</ul>" if items else f"<p><em>{escape(labels['no_backlinks'])}</em></p>"
-    return (f'\n<section class="kbgen-backlinks"><h2 id="kbgen-backlinks">{escape(labels["backlinks"])}</h2>'
+    return (f'\n<section class="kb-backlinks"><h2 id="kb-backlinks">{escape(labels["backlinks"])}</h2>'
             f"{body}</section>\n")
 
 
@@ -69,12 +69,12 @@ def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[
 def graph_div(node: str | None, height: int) -> str:
     """The element the graph script fills: the whole vault (``node`` None) or a local graph."""
     attr = f' data-node="{escape(node)}"' if node else ""
-    kind = "kbgen-local-graph" if node else "kbgen-global-graph"
-    return f'<div class="kbgen-graph {kind}"{attr} style="height:{height}px"></div>'
+    kind = "kb-local-graph" if node else "kb-global-graph"
+    return f'<div class="kb-graph {kind}"{attr} style="height:{height}px"></div>'
 
 
 def local_graph_html(path: str, labels: dict[str, str]) -> str:
-    return (f'\n<details class="kbgen-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
+    return (f'\n<details class="kb-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
             f"{graph_div(path, 300)}</details>\n")
 
 
@@ -102,7 +102,7 @@ def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_di
     if tags and tags_dir:
         out.append(f"\n## {labels['tags']}\n")
         out.append(" ".join(f"[#{_text(t)}]({rel_href(f'{tags_dir}/{tag_slug(t)}.md', 'index.md')})"
-                            f"{{ .kbgen-tag }}" for t in tags))
+                            f"{{ .kb-tag }}" for t in tags))
     return "\n".join(out) + "\n"
 
 

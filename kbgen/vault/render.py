@@ -115,7 +115,7 @@ class Renderer:
         if self.tags_dir is not None:
             for tag, start, end in found.tags:
                 edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
-                                                    f"#{tag}", cls="kbgen-tag")))
+                                                    f"#{tag}", cls="kb-tag")))
         edits.sort()
         heading_starts = self._heading_spans(text, found.headings)
         out, pos = [], 0
@@ -141,7 +141,7 @@ class Renderer:
         return spans
 
     def link(self, target: str, page_path: str, text: str, fragment: str | None = None,
-             cls: str = "kbgen-link") -> str:
+             cls: str = "kb-link") -> str:
         """A link from the page ``page_path`` to the vault file ``target`` (``fragment`` = id)."""
         url = self.url_for(target, page_path) if self.url_for is not None else None
         if url is None:
@@ -157,7 +157,7 @@ class Renderer:
         self.problems.append(Problem(note, line, level, message))
 
     def _unresolved(self, shown: str, why: str, error: bool = False) -> str:
-        cls = "kbgen-unresolved kbgen-error" if error else "kbgen-unresolved"
+        cls = "kb-unresolved kb-error" if error else "kb-unresolved"
         return f'<span class="{cls}" title="{escape(why)}">{escape(shown)}</span>'
 
     def _wikilink(self, ref: scan.WikiRef, text: str, page_path: str, note_path: str, line: int,
@@ -200,7 +200,7 @@ class Renderer:
             if shown.lower().endswith(".md"):
                 shown = shown[:-3]
         if note.path == page_path and fragment and self.url_for is None:
-            return f"[{_text(shown)}](#{_url_escape(fragment)}){{ .kbgen-link }}"
+            return f"[{_text(shown)}](#{_url_escape(fragment)}){{ .kb-link }}"
         return self.link(note.path, page_path, shown, fragment)
 
     def _attachment(self, ref: scan.WikiRef, path: str, page_path: str) -> str:
@@ -215,7 +215,7 @@ class Renderer:
                     if m.group(2):
                         attrs.append(f'height="{m.group(2)}"')
             alt = ref.alias if ref.alias and not attrs else posixpath.splitext(name)[0]
-            return f"![{_text(alt)}]({href}){{ {' '.join(attrs + ['.kbgen-image'])} }}"
+            return f"![{_text(alt)}]({href}){{ {' '.join(attrs + ['.kb-image'])} }}"
         return self.link(path, page_path, ref.alias or name)
 
     @staticmethod
@@ -257,8 +257,8 @@ class Renderer:
         if ref.subpath and not ref.subpath.startswith("^"):
             h = note.heading(ref.subpath)
             frag = h.id if h else None
-        head = self.link(note.path, page_path, title, frag, cls="kbgen-embed-title")
-        body = f'<div class="kbgen-note-embed" markdown="block">\n\n{head}\n\n{inner.strip()}\n\n</div>\n'
+        head = self.link(note.path, page_path, title, frag, cls="kb-embed-title")
+        body = f'<div class="kb-note-embed" markdown="block">\n\n{head}\n\n{inner.strip()}\n\n</div>\n'
         prefix = self._own_line(text, ref) or ""
         return self._block(body, prefix)
 
@@ -293,7 +293,7 @@ class Renderer:
         lines = section.split("\n")
         for h in scan.find_headings(section, masked):
             if h.explicit_id is None:
-                lines[h.line] = lines[h.line].rstrip() + f" {{ #kbgen-embed-{n}-{h.line} }}"
+                lines[h.line] = lines[h.line].rstrip() + f" {{ #kb-embed-{n}-{h.line} }}"
         return "\n".join(lines)
 
     def _snippet(self, ref: scan.WikiRef, name: str, raw: str, page_path: str, note_path: str, line: int,
@@ -302,7 +302,7 @@ class Renderer:
         assert provider is not None
         if not ref.embed:
             return self.link(provider.page_src_uri(name), page_path, ref.alias or name,
-                             cls="kbgen-link kbgen-snippet-link")
+                             cls="kb-link kb-snippet-link")
         try:
             html = provider.embed_html(name, ref.subpath, page_url=page_url, note=note_path, line=line)
         except SnippetRefError as exc:
