@@ -16,6 +16,7 @@ files and hands each page to the extension. Options (all optional)::
           folder_pages: true      # generate <folder>/index.md for folders without one
           markdown_defaults: true # add callouts/tasklist/attr_list/md_in_html + unicode toc slugs
           site: true              # add the reader's-site plugin (kbgen-site) with its defaults
+          labels: {}              # reader-facing words, e.g. {backlinks: "Linked from"} (kbgen.labels)
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ from pathlib import Path
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.labels import labels_for
 from kbgen.vault import pages
-from kbgen.vault.index import VaultIndex, parse_note
-from kbgen.vault.lint import note_problems
+from kbgen.vault.index import Note, VaultIndex, parse_note
+from kbgen.vault.problems import source_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import Problem, Renderer, tag_slug
-from kbgen.vault.slug import default_slugify
+from kbgen.vault.slug import Slugify, default_slugify
 
 log = logging.getLogger("mkdocs.plugins.kbgen")
 
@@ -72,6 +75,7 @@ class KbgenConfig(Config):
     folder_pages = c.Type(bool, default=True)
     markdown_defaults = c.Type(bool, default=True)
     site = c.Type(bool, default=True)
+    labels = c.Type(dict, default={})  # overrides of reader-facing words (keys of kbgen.labels)
 
 
 class KbgenPlugin(BasePlugin[KbgenConfig]):
@@ -110,15 +114,16 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                     config.mdx_configs.setdefault(name, {}).setdefault("callouts", True)
             toc = config.mdx_configs.setdefault("toc", {})
             toc.setdefault("slugify", default_slugify)
-        toc = config.mdx_configs.get("toc", {})
-        self.slugify = toc.get("slugify") or _markdown_default_slugify()
-        self.sep = toc.get("separator", "-")
-        self.labels = pages.labels_for(config.theme.get("language") if config.theme else None)
+        self.slugify, self.sep = heading_slugify(config)
+        try:
+            self.labels = labels_for(config.theme.get("language") if config.theme else None, self.config.labels)
+        except ValueError as exc:
+            raise PluginError(f"kbgen: labels: {exc}") from None
 
-        self.renderer = Renderer(VaultIndex([]), tags_dir=self.config.tags_dir or None, labels=self.labels,
+        self.renderer = Renderer(VaultIndex([]), tags_dir=self.config.tags_dir or None,
                                  url_for=self._url_for)
         self.ext = VaultExtension(self.renderer)
-        exts.append(self.ext)
+        exts.append(self.ext)  # type: ignore[arg-type]  # MkDocs accepts Extension instances
         for css in (GRAPH_CSS,):
             if css not in [str(x) for x in config.extra_css]:
                 config.extra_css.append(css)
@@ -127,15 +132,14 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 config.extra_javascript.append(js)
 
         self.engine = self._snippet_engine(config)
+        if self.engine is not None:
+            self.engine.labels = self.labels  # snippet pages speak the site's language
         if self.engine is not None and "pymdownx.superfences" in exts:
             self.engine.enable_highlight_memo(config.mdx_configs)
         if self.config.site:
-            try:
-                from kbgen.site import ensure_site_plugin
-            except ImportError:  # kbgen.site is optional
-                ensure_site_plugin = None
-            if ensure_site_plugin is not None:
-                ensure_site_plugin(config)
+            from kbgen.site import ensure_site_plugin
+
+            ensure_site_plugin(config)
         return config
 
     def _snippet_engine(self, config: MkDocsConfig):
@@ -154,31 +158,16 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
     # -- files: index, generated pages -----------------------------------------------
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         self._reported = set()
-        notes, attachments = [], []
-        for f in files:
-            if f.generated_by is not None or f.src_uri.startswith("assets/kbgen/"):
-                continue
-            if f.is_documentation_page():
-                text = f.content_string
-                note = parse_note(f.src_uri, text, self.slugify, self.sep)
-                notes.append(note)
-                for line, message in note_problems(text, (note.frontmatter, note.body_offset)):
-                    self._report(Problem(f.src_uri, line, "invalid", message))
-            elif not f.src_uri.endswith((".js", ".css")):
-                attachments.append(f.src_uri)
+        notes, attachments = read_vault_files(files, self.slugify, self.sep)
         if self.engine is not None:
             files = self.engine.on_files(files, config)
         self.index = index = VaultIndex(notes, attachments, self.engine)
         assert self.renderer is not None
         self.renderer.index, self.renderer.snippets = index, self.engine
         if self.engine is not None and hasattr(self.engine, "set_references"):  # SnippetReferenceSink
-            refs: dict[str, list[tuple[str, str]]] = {}
-            for name, uses in index.snippet_references().items():
-                for path, _line in uses:
-                    if (path, index.notes[path].title) not in refs.setdefault(name, []):
-                        refs[name].append((path, index.notes[path].title))
-            self.engine.set_references(refs)
-        self._report_frontmatter_links(index)
+            self.engine.set_references(index.snippet_users())
+        for problem in source_problems(index):
+            self._report(problem)
 
         generated: dict[str, str] = {}
         existing = {f.src_uri for f in files}
@@ -249,16 +238,6 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         data = {"nodes": nodes, "links": sorted(links)}
         return "window.kbgenGraph = " + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + ";\n"
 
-    def _report_frontmatter_links(self, index: VaultIndex) -> None:
-        for p, n in index.notes.items():
-            for link in n.links:
-                if link.field is None:
-                    continue
-                r = index.resolve(link.target, p)
-                if r.kind in ("unresolved", "error"):
-                    self._report(Problem(p, link.line, "unresolved",
-                                         f"unresolved link [[{link.target}]] in frontmatter '{link.field}'"))
-
     # -- pages -----------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         assert self.ext is not None and self.index is not None
@@ -285,8 +264,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             for p in self.renderer.problems:
                 self._report(p)
             self.renderer.problems.clear()
-        note = self.index.notes.get(page.file.src_uri) if self.index else None
-        if note is None:
+        index = self.index
+        note = index.notes.get(page.file.src_uri) if index is not None else None
+        if index is None or note is None:
             return html
         if self.config.tags_dir:
             bar = self._tag_bar(note, page, files)
@@ -295,7 +275,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         if self.config.local_graph and self.config.graph_page:
             html += pages.local_graph_html(note.path, self.labels)
         if self.config.backlinks:
-            html += pages.backlinks_html(self.index, note.path, self.labels,
+            html += pages.backlinks_html(index, note.path, self.labels,
                                          lambda p: self._url_for(p, note.path))
         return html
 
@@ -332,10 +312,43 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 self.engine.close()
 
     def on_serve(self, server, config: MkDocsConfig, builder):
-        paths = self.engine.watch_paths() if self.engine is not None else []
+        paths: list[Path] = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
         return server
+
+
+def heading_slugify(config: MkDocsConfig) -> tuple[Slugify, str]:
+    """(slugify, separator) of the page's toc: what heading ids and ``[[note#heading]]`` use."""
+    toc = config.mdx_configs.get("toc", {})
+    return toc.get("slugify") or _markdown_default_slugify(), toc.get("separator", "-")
+
+
+def read_vault_files(files: Files, slugify: Slugify, sep: str = "-") -> tuple[list[Note], list[str]]:
+    """The vault in ``files`` (MkDocs' file list): parsed notes and attachment paths. Generated
+    files and kbgen's own assets are not part of the vault. The build and ``kbgen check`` both
+    read the vault through this function."""
+    notes, attachments = [], []
+    for f in files:
+        if f.generated_by is not None or f.src_uri.startswith("assets/kbgen/"):
+            continue
+        if f.is_documentation_page():
+            notes.append(parse_note(f.src_uri, f.content_string, slugify, sep))
+        elif not f.src_uri.endswith((".js", ".css")):
+            attachments.append(f.src_uri)
+    return notes, attachments
+
+
+def vault_index(config: MkDocsConfig) -> VaultIndex:
+    """The build's :class:`VaultIndex`, for other plugins (read it from ``on_files`` with a
+    priority below 0, or any later event). Raises ``PluginError`` when ``kbgen`` is not in the
+    build or has not indexed the vault yet."""
+    for plugin in config.plugins.values():
+        if isinstance(plugin, KbgenPlugin):
+            if plugin.index is None:
+                raise PluginError("kbgen has not indexed the vault yet: read the index after kbgen's on_files")
+            return plugin.index
+    raise PluginError("this plugin reads the vault index of the 'kbgen' plugin: add `- kbgen` to plugins in mkdocs.yml")
 
 
 def _frontmatter_tags(meta: dict) -> set[str]:

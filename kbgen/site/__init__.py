@@ -5,7 +5,7 @@ its defaults through :func:`ensure_site_plugin` when mkdocs.yml does not list it
 
 What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
 
-- **Learning path** (option ``path_dir``, default ``学习路径``): every page directly in that
+- **Learning path** (option ``path_dir``, default ``learning-path``): every page directly in that
   folder is a level; its top-level ordered list of wikilinks is the path. The nav is generated
   from it (home, levels with their steps, then every other page by folder; ``path_nav``,
   ``section_titles``, ``nav_index_only``), each

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from kbgen.contracts import SnippetRefError
+from kbgen.labels import Labels
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache
 from kbgen.snippets.executor import NOTEBOOK, Executor, available_cores, default_memory_mb, discover
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet, parse_snippet, validate
-from kbgen.snippets.refs import scan_notes
 from kbgen.snippets.render import Outcome
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
@@ -67,6 +67,8 @@ class SnippetEngine:
         self.outcomes: dict[str, Outcome] = {}
         self._warnings: list[str] = []
         self.references: dict[str, list[tuple[str, str]]] = {}
+        #: Reader-facing words of the snippet pages (the plugin sets the site's, kbgen.labels).
+        self.labels: Labels = render.DEFAULT_LABELS
         self._page_files: dict[str, Any] = {}
         self._fig_files: dict[tuple[str, str], Any] = {}
         self._report_file: Any = None
@@ -167,8 +169,6 @@ class SnippetEngine:
         if self.docs_dir is None:
             self.docs_dir = Path(config["docs_dir"])
         self.execute()
-        if not self.references:
-            self._default_references()
 
         def add(f: File) -> File:
             if files.get_file_from_path(f.src_uri) is not None:
@@ -200,15 +200,6 @@ class SnippetEngine:
         self.references = {k.rsplit("/", 1)[-1]: list(v) for k, v in refs.items()}
         self._refresh_pages()
 
-    def _default_references(self) -> None:
-        if self.docs_dir is None or not self.docs_dir.is_dir():
-            return
-        refs: dict[str, list[tuple[str, str]]] = {}
-        for r in scan_notes(self.docs_dir):
-            if (r.note, r.title) not in refs.setdefault(r.name, []):
-                refs[r.name].append((r.note, r.title))
-        self.references = refs
-
     def _refresh_pages(self) -> None:
         from mkdocs.utils import get_relative_url
 
@@ -220,11 +211,11 @@ class SnippetEngine:
 
             pf.content_string = render.snippet_page_markdown(
                 s, o, fig_url=fig_url, snippet_rel=self.snippet_rel(s), references=self.references.get(name, []),
-                code_fence=self.code_fence,
+                code_fence=self.code_fence, labels=self.labels,
             )
         if self._report_file is not None:
             self._report_file.content_string = render.report_page_markdown(
-                list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary()
+                list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary(), self.labels
             )
 
     # -- SnippetProvider -----------------------------------------------------------------
@@ -263,9 +254,9 @@ class SnippetEngine:
         if o is None:  # no outcome yet (nothing executed): the caption alone
             pass
         elif o.skipped:
-            body.append(render.skipped_html())
+            body.append(render.skipped_html(self.labels))
         elif o.failed:
-            body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
+            body.append(render.error_html(o, [t for _, t in self.references.get(key, [])], self.labels))
         else:
             for c in cells:
                 res = o.cell_result(c.cell_id)

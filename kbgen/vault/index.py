@@ -90,6 +90,17 @@ class Note:
         return None
 
 
+@dataclass(frozen=True)
+class SnippetReference:
+    """One ``[[x.py]]`` / ``![[x.py#cell]]`` in a note (outside code, math and HTML)."""
+
+    note: str  # vault path of the note
+    line: int  # 1-based line in the note's file
+    name: str  # the snippet as the index resolved it, e.g. "self_attention.py"
+    cell: str | None  # the cell title after "#", if any
+    embed: bool
+
+
 @dataclass
 class Resolution:
     """What a link target resolves to. ``kind``: note | attachment | snippet | unresolved | error."""
@@ -125,8 +136,13 @@ def _suffixes(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
+#: Frontmatter fields whose plain texts (not only ``[[wikilinks]]``) name notes.
+NAME_FIELDS = ("prerequisites",)
+
+
 def _frontmatter_links(meta: dict, fm_lines: list[str]) -> list[Link]:
-    """Wikilinks written in frontmatter values (e.g. ``prerequisites: ["[[a]]"]``).
+    """Wikilinks written in frontmatter values (e.g. ``prerequisites: ["[[a]]"]``); in
+    :data:`NAME_FIELDS` a plain text counts as a link too (``prerequisites: [a]``).
 
     ``fm_lines`` are the frontmatter's lines (without the opening ``---``), for line numbers.
     """
@@ -136,10 +152,15 @@ def _frontmatter_links(meta: dict, fm_lines: list[str]) -> list[Link]:
         for v in values:
             if not isinstance(v, str):
                 continue
-            for ref in scan.find_wikilinks(v, v):
+            refs = scan.find_wikilinks(v, v)
+            for ref in refs:
                 needle = v[ref.start: ref.end]
                 line = next((i + 2 for i, l in enumerate(fm_lines) if needle in l), 1)
                 out.append(Link(ref.target, ref.subpath, ref.alias, False, line, field=str(key)))
+            if not refs and key in NAME_FIELDS and v.strip():
+                target, subpath, alias = scan.parse_wikilink(v)
+                line = next((i + 2 for i, l in enumerate(fm_lines) if v.strip() in l), 1)
+                out.append(Link(target, subpath, alias, False, line, field=str(key)))
     return out
 
 
@@ -294,10 +315,10 @@ class VaultIndex:
         cached = self._outlinks.get(path)
         if cached is not None:
             return cached
-        out = []
+        out: list[str] = []
         for link in self.notes[path].links:
             r = self.resolve(link.target, path)
-            if r.kind == "note" and r.path != path:
+            if r.kind == "note" and r.path is not None and r.path != path:
                 out.append(r.path)
         self._outlinks[path] = out = list(dict.fromkeys(out))
         return out
@@ -331,12 +352,28 @@ class VaultIndex:
                         lst.append(p)
         return dict(sorted(out.items()))
 
-    def snippet_references(self) -> dict[str, list[tuple[str, int]]]:
-        """Snippet name -> [(note path, line)] of every ``[[x.py]]``/``![[x.py#cell]]``."""
-        out: dict[str, list[tuple[str, int]]] = {}
+    def snippet_references(self) -> list[SnippetReference]:
+        """Every reference to a known snippet (``[[x.py]]``, ``![[x.py#cell]]``), in note and
+        line order. Links in code, math or raw HTML are not references (the scan masks them)."""
+        out = []
         for p, n in self.notes.items():
             for l in n.links:
                 r = self.resolve(l.target, p)
-                if r.kind == "snippet":
-                    out.setdefault(r.path, []).append((p, l.line))
+                if r.kind == "snippet" and r.path is not None:
+                    out.append(SnippetReference(p, l.line, r.path, l.subpath or None, l.embed))
         return out
+
+    def snippet_users(self) -> dict[str, list[tuple[str, str]]]:
+        """``{"x.py": [(note path, note title), ...]}``: the notes that use each snippet, in
+        vault order without duplicates (what the snippet engine lists on snippet pages)."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for ref in self.snippet_references():
+            users = out.setdefault(ref.name.rsplit("/", 1)[-1], [])
+            entry = (ref.note, self.notes[ref.note].title)
+            if entry not in users:
+                users.append(entry)
+        return out
+
+    def links_in_field(self, path: str, key: str) -> list[tuple[Link, Resolution]]:
+        """The links of one frontmatter field of note ``path``, each with its resolution."""
+        return [(l, self.resolve(l.target, path)) for l in self.notes[path].links if l.field == key]

@@ -10,28 +10,15 @@ from html import escape
 import posixpath
 from typing import Callable
 
+from kbgen.labels import Labels
 from kbgen.vault.index import VaultIndex
 from kbgen.vault.render import _text, rel_href, tag_slug
-
-LABELS = {
-    "en": {"backlinks": "Backlinks", "no_backlinks": "No other note links here.", "tags": "Tags",
-           "tag": "Tag", "graph": "Graph", "local_graph": "Local graph", "notes": "Notes",
-           "home": "Home", "folder": "Folder", "notes_tagged": "Notes tagged", "unresolved": "Unresolved link"},
-    "zh": {"backlinks": "反向链接", "no_backlinks": "还没有其他笔记链接到这里。", "tags": "标签",
-           "tag": "标签", "graph": "知识图谱", "local_graph": "局部图谱", "notes": "笔记",
-           "home": "首页", "folder": "文件夹", "notes_tagged": "带有此标签的笔记", "unresolved": "未解析的链接"},
-}
-
-
-def labels_for(language: str | None) -> dict[str, str]:
-    return LABELS["zh" if (language or "").lower().startswith("zh") else "en"]
-
 
 def _link(index: VaultIndex, path: str, page_path: str) -> str:
     return f"[{_text(index.notes[path].title)}]({rel_href(path, page_path)})"
 
 
-def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: Callable[[str], str | None]) -> str:
+def backlinks_html(index: VaultIndex, path: str, labels: Labels, href: Callable[[str], str | None]) -> str:
     """The section appended to note ``path``: the notes linking to it (``href(vault_path)`` = URL)."""
     items = []
     for p in index.backlinks(path):
@@ -43,7 +30,7 @@ def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: C
             f"{body}</section>\n")
 
 
-def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[str, str]:
+def tag_pages(index: VaultIndex, tags_dir: str, labels: Labels) -> dict[str, str]:
     """Vault path -> Markdown of ``<tags_dir>/index.md`` and one page per tag (nested tags too)."""
     tags = index.tags()
     pages = {}
@@ -73,16 +60,16 @@ def graph_div(node: str | None, height: int) -> str:
     return f'<div class="kb-graph {kind}"{attr} style="height:{height}px"></div>'
 
 
-def local_graph_html(path: str, labels: dict[str, str]) -> str:
+def local_graph_html(path: str, labels: Labels) -> str:
     return (f'\n<details class="kb-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
             f"{graph_div(path, 300)}</details>\n")
 
 
-def graph_page(labels: dict[str, str]) -> str:
+def graph_page(labels: Labels) -> str:
     return f"---\ntitle: {labels['graph']}\n---\n\n# {labels['graph']}\n\n{graph_div(None, 640)}\n"
 
 
-def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_dir: str | None,
+def home_page(index: VaultIndex, site_name: str, labels: Labels, tags_dir: str | None,
               graph_path: str | None) -> str:
     """A home page for a vault without ``index.md``: notes by folder, tags, the graph."""
     out = [f"# {site_name}\n"]
@@ -106,7 +93,7 @@ def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_di
     return "\n".join(out) + "\n"
 
 
-def folder_pages(index: VaultIndex, existing: set[str], labels: dict[str, str]) -> dict[str, str]:
+def folder_pages(index: VaultIndex, existing: set[str], labels: Labels) -> dict[str, str]:
     """``<folder>/index.md`` for each note folder without one: its notes and subfolders."""
     folders: set[str] = set()
     for p in index.notes:

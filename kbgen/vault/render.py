@@ -87,7 +87,6 @@ class Renderer:
     #: from Markdown's raw-HTML parsers, which otherwise re-read every link on every page.
     inline_stash: Callable[[str], str] = lambda html: html
     tags_dir: str | None = "tags"  # vault folder of generated tag pages; None: tags stay text
-    labels: dict = field(default_factory=dict)
     #: ``url_for(vault_path, page_path)`` -> final relative URL, or None. When set (the MkDocs
     #: plugin sets it), links are written as HTML with final URLs; otherwise as ``.md`` links.
     url_for: Callable[[str, str], str | None] | None = None
@@ -172,9 +171,9 @@ class Renderer:
         if res.kind == "unresolved":
             self._report(note_path, line, "unresolved", f"unresolved link {raw}: {res.message}")
             return self._unresolved(ref.alias or ref.target or raw, res.message)
-        if res.kind == "snippet":
+        if res.kind == "snippet" and res.path is not None:
             return self._snippet(ref, res.path, raw, page_path, note_path, line, page_url, text)
-        if res.kind == "attachment":
+        if res.kind == "attachment" and res.path is not None:
             return self._attachment(ref, res.path, page_path)
         note = res.note
         assert note is not None
