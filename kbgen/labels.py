@@ -56,6 +56,8 @@ EN: dict[str, str] = {
     "notes_using_snippet": "Notes that use this snippet",
     "no_notes_using_snippet": "No note uses this snippet yet.",
     "cell_line": "line {line}",
+    "snippet_exit": "The snippet ended itself at line {line} by calling {call} (as it would when run directly); "
+                    "the cells after it did not run.",
     "run_times_title": "Snippet run times",
     "run_times_summary": "`{summary}`. Total time of each snippet's latest execution: {total:.2f} s "
                          "(snippets marked \"cached\" were not executed again in this build).",
@@ -103,6 +105,7 @@ ZH: dict[str, str] = {
     "notes_using_snippet": "引用此代码片段的笔记",
     "no_notes_using_snippet": "暂无笔记引用此代码片段。",
     "cell_line": "第 {line} 行",
+    "snippet_exit": "代码片段在第 {line} 行调用 {call} 结束运行（与直接运行脚本相同），之后的单元格没有执行。",
     "run_times_title": "代码片段运行时间",
     "run_times_summary": "`{summary}`。各代码片段最近一次执行的用时合计 {total:.2f} s（状态为“缓存”的片段本次未重新执行）。",
     "run_times_columns": "| 代码片段 | 标题 | 状态 | 用时 (s) | 依赖的模块 / 数据文件 |",
