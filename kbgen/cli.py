@@ -112,7 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     found = vault_problems(index, engine)
     for problem in found:
         lines.append(f"{problem.level:<9} {docs}/{problem}")
-    problems += sum(problem.level in ("error", "cycle", "invalid") for problem in found)
+    problems += sum(problem.level in ("error", "cycle", "depth", "invalid") for problem in found)
     print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
     print(f"kbgen check: {len(engine.snippets)} snippets, {len(index.notes)} notes, {len(refs)} snippet references, "
           f"{len(found)} vault problem(s), {problems} problem(s)")

@@ -42,7 +42,7 @@ from kbgen.vault import pages
 from kbgen.vault.index import Note, VaultIndex, parse_note
 from kbgen.vault.problems import source_problems
 from kbgen.vault.mdext import VaultExtension
-from kbgen.vault.render import Problem, Renderer, tag_slug
+from kbgen.vault.render import EMBED_HEADING_PREFIX, Problem, Renderer, tag_slug
 from kbgen.vault.slug import Slugify, default_slugify
 
 log = logging.getLogger("mkdocs.plugins.kbgen")
@@ -264,6 +264,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             for p in self.renderer.problems:
                 self._report(p)
             self.renderer.problems.clear()
+        if page.toc is not None:  # an embedded note's headings are not the host's outline
+            page.toc.items = _without_embedded_headings(page.toc.items)
         index = self.index
         note = index.notes.get(page.file.src_uri) if index is not None else None
         if index is None or note is None:
@@ -298,7 +300,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         msg = f"kbgen: {p}"
         if p.level == "error":
             log.error(msg)
-        elif p.level in ("cycle", "invalid") or self.config.unresolved == "warn":
+        elif p.level in ("cycle", "depth", "invalid") or self.config.unresolved == "warn":
             log.warning(msg)
         else:
             log.info(msg)
@@ -349,6 +351,29 @@ def vault_index(config: MkDocsConfig) -> VaultIndex:
                 raise PluginError("kbgen has not indexed the vault yet: read the index after kbgen's on_files")
             return plugin.index
     raise PluginError("this plugin reads the vault index of the 'kbgen' plugin: add `- kbgen` to plugins in mkdocs.yml")
+
+
+def _without_embedded_headings(items: list) -> list:
+    """Toc entries without the headings of embedded notes (ids ``kb-embed-*``, see the
+    renderer), re-nested by level so the host's own headings after an embed keep their place."""
+    flat: list = []
+
+    def walk(entries: list) -> None:
+        for entry in entries:
+            if not entry.id.startswith(EMBED_HEADING_PREFIX):
+                flat.append(entry)
+            walk(entry.children)
+
+    walk(items)
+    roots: list = []
+    stack: list = []
+    for entry in flat:
+        entry.children = []
+        while stack and stack[-1].level >= entry.level:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(entry)
+        stack.append(entry)
+    return roots
 
 
 def _frontmatter_tags(meta: dict) -> set[str]:

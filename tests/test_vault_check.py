@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.test_vault_build import FIXTURE, build
 
-LEVELS = ("unresolved", "ambiguous", "cycle", "error", "invalid")
+LEVELS = ("unresolved", "ambiguous", "cycle", "depth", "error", "invalid")
 BUILD_LINE = re.compile(r"kbgen: (\S[^:\n]*\.md:\d+: .*)$", re.M)
 CHECK_LINE = re.compile(rf"^(?:{'|'.join(LEVELS)})\s+docs/(\S[^:\n]*\.md:\d+: .*)$", re.M)
 

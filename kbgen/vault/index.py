@@ -7,6 +7,8 @@ lines are 1-based lines of the note's source file (frontmatter included).
 from __future__ import annotations
 
 import posixpath
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -14,6 +16,22 @@ from typing import Iterable
 from kbgen.contracts import SnippetProvider
 from kbgen.vault import scan
 from kbgen.vault.slug import Slugify, default_slugify, heading_ids
+
+def fold(text: str) -> str:
+    """The form names are compared in: Unicode NFC (macOS writes file names in NFD) and
+    case-folded (``"Straße"`` matches ``"STRASSE"``, ``"É"`` matches ``"é"``)."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+#: Characters Obsidian leaves out of heading links (``[[n#What is X]]`` for ``## What is X?``).
+_HEADING_IGNORED = re.compile(r"[?#^|\[\]:\\*\"<>/]+")
+
+
+def heading_key(text: str) -> str:
+    """How a heading and a ``#heading`` link are compared: folded, without the characters
+    Obsidian leaves out of links, whitespace collapsed."""
+    return " ".join(_HEADING_IGNORED.sub(" ", fold(text)).split())
+
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif"}
 NOTE_EXTS = {".md"}
@@ -48,6 +66,8 @@ class Note:
     headings: list[Heading]
     links: list[Link]
     tags: list[str]  # frontmatter tags then inline tags, no "#", de-duplicated, in order
+    #: Block ids (``^id``) -> (1-based line of the marker, True when the marker is on its own line).
+    blocks: dict[str, tuple[int, bool]] = field(default_factory=dict)
     #: The scan of ``body`` the index was built from (the renderer reuses it).
     body_scan: scan.BodyScan | None = field(default=None, repr=False, compare=False)
 
@@ -78,16 +98,38 @@ class Note:
         return self.source.split("\n", self.body_offset)[-1] if self.body_offset else self.source
 
     def heading(self, subpath: str) -> Heading | None:
-        """The heading ``[[note#subpath]]`` means (last ``#`` segment, case-insensitive text or id)."""
-        want = subpath.split("#")[-1].strip()
-        low = want.lower()
-        for h in self.headings:
-            if h.text.strip().lower() == low:
-                return h
-        for h in self.headings:
-            if scan.heading_plain_text(h.text).strip().lower() == low or h.id == want:
-                return h
+        """The heading ``[[note#subpath]]`` means, as Obsidian matches it: the last ``#`` segment
+        by text (case-insensitive, ignoring ``?``, ``:`` and the other characters links leave
+        out) or id; ``[[note#A#B]]`` is the B under A (each earlier segment an enclosing heading)."""
+        parts = [p.strip() for p in subpath.split("#") if p.strip()]
+        if not parts:
+            return None
+        *outer, want = parts
+        key = heading_key(want)
+        by_text = [i for i, h in enumerate(self.headings) if heading_key(h.text) == key]
+        by_plain = [i for i, h in enumerate(self.headings)
+                    if i not in by_text and (heading_key(scan.heading_plain_text(h.text)) == key or h.id == want)]
+        for i in by_text + by_plain:
+            if not outer or self._under(i, [heading_key(o) for o in outer]):
+                return self.headings[i]
         return None
+
+    def _under(self, i: int, outer: list[str]) -> bool:
+        """True when heading ``i`` is nested under headings matching ``outer`` (outermost first)."""
+        level, enclosing = self.headings[i].level, []
+        for h in reversed(self.headings[:i]):
+            if h.level < level:
+                enclosing.append(h)
+                level = h.level
+        keys = [k for h in reversed(enclosing)
+                for k in (heading_key(h.text), heading_key(scan.heading_plain_text(h.text)))]
+        pos = 0
+        for o in outer:
+            while pos < len(keys) and keys[pos] != o:
+                pos += 1
+            if pos == len(keys):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -175,7 +217,10 @@ def parse_note(path: str, text: str, slugify: Slugify = default_slugify, sep: st
     links += _frontmatter_links(meta, text.split("\n")[1:offset])
     tags = [t.lstrip("#") for t in _str_list(meta.get("tags") or meta.get("tag"))]
     tags += [t for t, _, _ in found.tags]
-    note = Note(path, text, meta, offset, headings, links, list(dict.fromkeys(t for t in tags if t)))
+    blocks: dict[str, tuple[int, bool]] = {}
+    for b in found.blocks:
+        blocks.setdefault(b.id, (b.line + offset + 1, b.own_line))
+    note = Note(path, text, meta, offset, headings, links, list(dict.fromkeys(t for t in tags if t)), blocks)
     note.body_scan = found
     return note
 
@@ -195,17 +240,17 @@ class VaultIndex:
         self._by_name: dict[str, list[str]] = {}
         self._by_alias: dict[str, list[str]] = {}
         for p, n in self.notes.items():
-            self._by_path[posixpath.splitext(p)[0].lower()] = p
-            self._by_name.setdefault(n.name.lower(), []).append(p)
+            self._by_path[fold(posixpath.splitext(p)[0])] = p
+            self._by_name.setdefault(fold(n.name), []).append(p)
             for a in n.aliases:
-                self._by_alias.setdefault(a.lower(), []).append(p)
-        self._att_by_path = {a.lower(): a for a in self.attachments}
+                self._by_alias.setdefault(fold(a), []).append(p)
+        self._att_by_path = {fold(a): a for a in self.attachments}
         # "folder/note" matches any path ending in it: index every proper path suffix.
-        self._by_suffix = _suffixes((posixpath.splitext(p)[0].lower(), p) for p in self.notes)
-        self._att_by_suffix = _suffixes((a.lower(), a) for a in self.attachments)
+        self._by_suffix = _suffixes((fold(posixpath.splitext(p)[0]), p) for p in self.notes)
+        self._att_by_suffix = _suffixes((fold(a), a) for a in self.attachments)
         self._att_by_name: dict[str, list[str]] = {}
         for a in self.attachments:
-            self._att_by_name.setdefault(posixpath.basename(a).lower(), []).append(a)
+            self._att_by_name.setdefault(fold(posixpath.basename(a)), []).append(a)
         self._resolved: dict[tuple[str, str], Resolution] = {}
         self._backlinks: dict[str, list[str]] | None = None
         self._outlinks: dict[str, list[str]] = {}
@@ -265,7 +310,7 @@ class VaultIndex:
             if self.snippets is not None and self.snippets.is_snippet(t):
                 return Resolution("snippet", t)
             return Resolution("unresolved", message=f"no snippet named {t!r}")
-        low = t.lower()
+        low = fold(t)
         ext = posixpath.splitext(low)[1]
         if ext and ext not in NOTE_EXTS and not self._note_like(low):
             return self._pick(self._att_by_path.get(low), self._att_by_name.get(posixpath.basename(low), [])
@@ -285,7 +330,8 @@ class VaultIndex:
 
     def _note_like(self, low: str) -> bool:
         # "[[v1.2 release]]" has an "extension" but names a note.
-        return low in self._by_path or low in self._by_name or low in self._by_alias
+        # So does a folder-qualified "[[Bug目录/6.10-Bug-02 …]]" (a path suffix).
+        return low in self._by_path or low in self._by_name or low in self._by_alias or low in self._by_suffix
 
     def _pick(self, exact: str | None, cands: list[str], folder: str, kind: str, target: str) -> Resolution:
         if exact:

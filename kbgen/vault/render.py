@@ -21,8 +21,9 @@ from kbgen.vault.index import IMAGE_EXTS, Note, VaultIndex
 
 @dataclass(frozen=True)
 class Problem:
-    """A problem the build reports. ``level``: "unresolved" | "ambiguous" | "cycle" | "error" |
-    "invalid" (a malformed note: frontmatter, unclosed fence; a warning)."""
+    """A problem the build reports. ``level``: "unresolved" | "ambiguous" | "cycle" | "depth"
+    (embeds nested too deep) | "error" | "invalid" (a malformed note: frontmatter, unclosed
+    fence, not UTF-8, refused symlink; a warning)."""
 
     note: str
     line: int
@@ -73,7 +74,14 @@ def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
 
 
 _EMBED_LINE = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*)$")
-_BLOCK_ID = re.compile(r"[ \t]\^([\w-]+)[ \t]*$")
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+_BLOCK_START = re.compile(r"^[ \t]*(?:#{1,6}[ \t]|```|~~~)")
+
+#: Ids of headings inside embeds start with this (unique on the page, kept out of its toc).
+EMBED_HEADING_PREFIX = "kb-embed-"
+
+#: Embeds nested deeper than this are not expanded (reported as a depth limit, not a cycle).
+MAX_EMBED_DEPTH = 8
 
 
 @dataclass
@@ -91,6 +99,10 @@ class Renderer:
     #: plugin sets it), links are written as HTML with final URLs; otherwise as ``.md`` links.
     url_for: Callable[[str, str], str | None] | None = None
     problems: list[Problem] = field(default_factory=list)
+    #: ``block_token(id) -> text`` marks where block id ``id`` goes: the Markdown extension gives
+    #: the enclosing element (paragraph, list item, or the list/quote/table/callout above an
+    #: own-line marker) that id. None: markers are just hidden.
+    block_token: Callable[[str], str] | None = None
     _embed_counter: int = 0
 
     # ---- entry point --------------------------------------------------------------------
@@ -111,6 +123,10 @@ class Renderer:
         for ref in found.refs:
             line = line_offset + ref.line + 1
             edits.append((ref.start, ref.end, self._wikilink(ref, text, page_path, note_path, line, page_url, _stack)))
+        for mark in found.blocks:
+            # Markers are hidden; on the page's own text (not inside an embed) they become ids.
+            token = self.block_token(mark.id) if self.block_token is not None and len(_stack) <= 1 else ""
+            edits.append((mark.start, mark.end, token))
         if self.tags_dir is not None:
             for tag, start, end in found.tags:
                 edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
@@ -184,7 +200,14 @@ class Renderer:
     def _note_link(self, ref: scan.WikiRef, note: Note, page_path: str, note_path: str, line: int) -> str:
         fragment = None
         shown = ref.alias
-        if ref.subpath and not ref.subpath.startswith("^"):
+        if ref.subpath and ref.subpath.startswith("^"):
+            if ref.subpath[1:] in note.blocks:
+                fragment = ref.subpath
+            else:
+                self._report(note_path, line, "unresolved", f"no block {ref.subpath} in {note.path}; linking to the note")
+            if not shown:
+                shown = f"{ref.target or note.title} > {ref.subpath}"
+        elif ref.subpath:
             h = note.heading(ref.subpath)
             if h is None:
                 self._report(note_path, line, "unresolved",
@@ -242,10 +265,14 @@ class Renderer:
     def _embed_note(self, ref: scan.WikiRef, note: Note, raw: str, page_path: str, note_path: str, line: int,
                     page_url: str, text: str, stack: tuple) -> str:
         key = (note.path, (ref.subpath or "").lower())
-        if key in stack or len(stack) > 8:
-            chain = " -> ".join(p for p, _ in stack + (key,))
+        chain = " -> ".join(p + (f"#{s}" if s else "") for p, s in stack + (key,))
+        if key in stack:
             self._report(note_path, line, "cycle", f"embed cycle {raw}: {chain}")
             return self._unresolved(raw, "embed cycle: " + chain)
+        if len(stack) > MAX_EMBED_DEPTH:
+            why = f"embeds nested deeper than {MAX_EMBED_DEPTH} levels are not expanded"
+            self._report(note_path, line, "depth", f"embed {raw} not expanded: {why} ({chain})")
+            return self._unresolved(raw, why)
         section, first = self._section(note, ref.subpath, note_path, line)
         self._embed_counter += 1
         section = self._isolate_headings(section, self._embed_counter)
@@ -253,7 +280,9 @@ class Renderer:
                             _stack=stack + (key,))
         title = note.title + (f" > {ref.subpath}" if ref.subpath else "")
         frag = None
-        if ref.subpath and not ref.subpath.startswith("^"):
+        if ref.subpath and ref.subpath.startswith("^"):
+            frag = ref.subpath if ref.subpath[1:] in note.blocks else None
+        elif ref.subpath:
             h = note.heading(ref.subpath)
             frag = h.id if h else None
         head = self.link(note.path, page_path, title, frag, cls="kb-embed-title")
@@ -268,12 +297,12 @@ class Renderer:
             return body, note.body_offset
         lines = note.source.split("\n")
         if subpath.startswith("^"):
-            for i, l in enumerate(lines[note.body_offset:], note.body_offset):
-                m = _BLOCK_ID.search(l)
-                if m and m.group(1) == subpath[1:]:
-                    return l[: m.start()], i
-            self._report(note_path, line, "unresolved", f"no block ^{subpath[1:]} in {note.path}")
-            return body, note.body_offset
+            found = note.blocks.get(subpath[1:])
+            if found is None:
+                self._report(note_path, line, "unresolved", f"no block ^{subpath[1:]} in {note.path}")
+                return body, note.body_offset
+            first, last = self._block_lines(lines, note.body_offset, found[0] - 1, found[1])
+            return "\n".join(lines[first: last + 1]), first
         h = note.heading(subpath)
         if h is None:
             self._report(note_path, line, "unresolved", f"no heading {subpath!r} in {note.path}; embedding the note")
@@ -286,13 +315,31 @@ class Renderer:
         return "\n".join(lines[h.line - 1: end]), h.line - 1
 
     @staticmethod
+    def _block_lines(lines: list[str], body_start: int, mark: int, own_line: bool) -> tuple[int, int]:
+        """(first, last) 0-based lines of the block a ``^id`` marker on line ``mark`` names: the
+        list item or paragraph it ends, or, alone on its line, the block just above it."""
+        last = mark
+        if own_line:
+            last = mark - 1
+            while last > body_start and not lines[last].strip():
+                last -= 1
+        elif _LIST_ITEM.match(lines[mark]):
+            return mark, mark
+        first = last
+        while first - 1 >= body_start and lines[first - 1].strip() and not _BLOCK_START.match(lines[first]):
+            if not own_line and _LIST_ITEM.match(lines[first - 1]):
+                break
+            first -= 1
+        return first, last
+
+    @staticmethod
     def _isolate_headings(section: str, n: int) -> str:
         """Give embedded headings their own ids so the host page's heading ids do not shift."""
         masked = scan.mask_code(section)
         lines = section.split("\n")
         for h in scan.find_headings(section, masked):
-            if h.explicit_id is None:
-                lines[h.line] = lines[h.line].rstrip() + f" {{ #kb-embed-{n}-{h.line} }}"
+            own = scan._ATTR_ID.sub("", lines[h.line]) if h.explicit_id else lines[h.line]
+            lines[h.line] = own.rstrip() + f" {{ #{EMBED_HEADING_PREFIX}{n}-{h.line} }}"
         return "\n".join(lines)
 
     def _snippet(self, ref: scan.WikiRef, name: str, raw: str, page_path: str, note_path: str, line: int,

@@ -180,6 +180,33 @@ def heading_plain_text(text: str) -> str:
     return text.replace("\\", "")
 
 
+# Obsidian block ids: "^id" (letters, digits, dashes) at the end of a line after a space, or
+# alone on its own line (then it names the block just above: list, quote, table, callout).
+_BLOCK_MARK = re.compile(r"(?:^|(?<=[ \t]))\^([A-Za-z0-9-]+)[ \t]*$", re.M)
+
+
+@dataclass(frozen=True)
+class BlockMark:
+    """One ``^id`` marker: ``start``/``end`` index the ``^id`` text; ``own_line`` when alone."""
+
+    id: str
+    start: int
+    end: int
+    line: int  # 0-based line in the scanned text
+    own_line: bool
+
+
+def find_blocks(text: str, masked: str | None = None) -> list[BlockMark]:
+    """Block id markers outside code, math and HTML."""
+    masked = mask_code(text) if masked is None else masked
+    out = []
+    for m in _BLOCK_MARK.finditer(masked):
+        ls = masked.rfind("\n", 0, m.start()) + 1
+        own = not masked[ls:m.start()].strip()
+        out.append(BlockMark(m.group(1), m.start(), m.end(), masked.count("\n", 0, m.start()), own))
+    return out
+
+
 @dataclass(frozen=True)
 class BodyScan:
     """Everything the index and the renderer read from one note body, computed once."""
@@ -189,11 +216,13 @@ class BodyScan:
     refs: list[WikiRef]
     tags: list[tuple[str, int, int]]
     headings: list[RawHeading]
+    blocks: list[BlockMark]
 
     @classmethod
     def of(cls, text: str) -> "BodyScan":
         masked = mask_code(text)
-        return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked))
+        return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked),
+                   find_blocks(text, masked))
 
     def for_text(self, text: str) -> "BodyScan | None":
         """This scan re-based onto ``text`` when ``text`` is this body without its leading blank
@@ -210,4 +239,5 @@ class BodyScan:
             [replace(r, start=r.start - cut, end=r.end - cut, line=r.line - lines) for r in self.refs],
             [(t, s - cut, e - cut) for t, s, e in self.tags],
             [replace(h, line=h.line - lines) for h in self.headings],
+            [replace(b, start=b.start - cut, end=b.end - cut, line=b.line - lines) for b in self.blocks],
         )

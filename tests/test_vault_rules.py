@@ -1,0 +1,211 @@
+"""Obsidian rules that real vaults rely on, each built with a real ``mkdocs build`` of a small
+vault (``plugins: [kbgen]`` only) and checked in the HTML."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html import unescape
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from tests.conftest import build_site
+from tests.test_vault_build import broken_links
+
+CONFIG = """site_name: Rules
+use_directory_urls: false
+theme:
+  name: material
+plugins:
+  - kbgen
+"""
+
+BLOCKS = """# Blocks
+
+A paragraph that
+ends with an id ^para
+
+- one
+- two ^item
+- three
+
+> a quote
+> on two lines
+
+^quote
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+^table
+
+> [!note] A callout
+> inside it
+
+^callout
+"""
+
+EMBEDS = """# Embeds
+
+![[Blocks#^para]]
+
+![[Blocks#^item]]
+
+![[Blocks#^quote]]
+
+![[Blocks#^table]]
+
+![[Blocks#^callout]]
+
+Links: [[Blocks#^table|to the table]] and [[Blocks#^missing]].
+
+![[Headings]]
+
+## Own section
+"""
+
+HEADINGS = """# Headings
+
+## What is attention?
+
+text
+
+# A
+
+## Same
+
+a-same
+
+# B
+
+## Same
+
+b-same
+"""
+
+HEADING_LINKS = "# Heading links\n\n[[Headings#What is attention]] [[Headings#B#Same]] [[Headings#A#Same]]\n"
+
+DOTS = "# Dots\n\n[[Bug目录/6.10-Bug-02 远程显示]] and [[6.10-Bug-02 远程显示]] and [[v1.2 notes]]\n"
+
+CASES = "# Cases\n\n[[café]] [[STRASSE]] [[ΣΊΣΥΦΟΣ]]\n"
+
+
+def chain(n: int) -> dict[str, str]:
+    """``deep/d0`` embeds ``d1`` embeds ... ``d{n-1}``: deep, but no cycle."""
+    return {f"deep/d{i}.md": f"# d{i}\n\n" + (f"![[d{i + 1}]]\n" if i + 1 < n else "bottom\n") for i in range(n)}
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    (root / "mkdocs.yml").write_text(CONFIG, encoding="utf-8")
+    for rel, text in files.items():
+        path = root / "docs" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("rules")
+    files = {
+        "index.md": "# Home\n",
+        "Blocks.md": BLOCKS,
+        "Embeds.md": EMBEDS,
+        "Headings.md": HEADINGS,
+        "Heading links.md": HEADING_LINKS,
+        "Bug目录/6.10-Bug-02 远程显示.md": "# 6.10\n",
+        "v1.2 notes.md": "# v1.2\n",
+        "Dots.md": DOTS,
+        "Cases.md": CASES,
+        unicodedata.normalize("NFD", "Café.md"): "# Café (NFD file name)\n",
+        "Straße.md": "# Straße\n",
+        "Σίσυφος.md": "# Σίσυφος\n",
+        **chain(12),
+    }
+    write(root, files)
+    proc = build_site(root / "site", config=root / "mkdocs.yml", cwd=root, strict=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return root / "site", proc.stderr
+
+
+def page(site: Path, rel: str) -> str:
+    return (site / rel).read_text(encoding="utf-8")
+
+
+def content(html: str) -> str:
+    return html.split('<article', 1)[1].split("</article>", 1)[0]
+
+
+def test_every_link_and_fragment_lands(built) -> None:
+    site, _ = built
+    assert broken_links(site) == []
+
+
+def test_block_ids_name_exactly_their_block(built) -> None:
+    site, _ = built
+    html = content(page(site, "Blocks.html"))
+    assert re.search(r'<p id="\^para">A paragraph that\s+ends with an id</p>', html)
+    assert '<li id="^item">two</li>' in html
+    for tag, block in (("blockquote", "quote"), ("table", "table"), ("div", "callout")):
+        assert re.search(rf'<{tag}[^>]* id="\^{block}"', html), block
+    assert "^" not in re.sub(r'id="\^\w+"', "", html)  # no marker shows as text
+
+    embeds = content(page(site, "Embeds.html"))
+    boxes = re.findall(r'<div class="kb-note-embed">(.*?)</div>\s*(?=<div class="kb-note-embed">|<p>Links)', embeds, re.S)
+    assert "A paragraph that" in boxes[0] and "one" not in boxes[0]
+    assert "<li>two</li>" in boxes[1] and "one" not in boxes[1] and "three" not in boxes[1]
+    assert "<blockquote>" in boxes[2] and "<table>" not in boxes[2] and "A paragraph" not in boxes[2]
+    assert "<table>" in boxes[3] and "quote" not in boxes[3]
+    assert "admonition note" in boxes[4] and "inside it" in boxes[4] and "<table>" not in boxes[4]
+    assert 'href="Blocks.html#^table">to the table</a>' in embeds
+
+
+def test_missing_block_is_reported_with_file_and_line(built) -> None:
+    _, log = built
+    assert "Embeds.md:13: no block ^missing in Blocks.md" in log
+
+
+def test_heading_links_ignore_question_marks_and_follow_nesting(built) -> None:
+    site, log = built
+    html = content(page(site, "Heading links.html"))
+    hrefs = re.findall(r'href="Headings.html#([^"]+)"', html)
+    assert hrefs == ["what-is-attention", "same_1", "same"]
+    assert "Heading links.md" not in log  # nothing unresolved
+
+
+def test_note_names_with_dots_and_folders(built) -> None:
+    site, log = built
+    html = content(page(site, "Dots.html"))
+    assert html.count('href="Bug%E7%9B%AE%E5%BD%95/6.10-Bug-02%20%E8%BF%9C%E7%A8%8B%E6%98%BE%E7%A4%BA.html"') == 2 \
+        or html.count("6.10-Bug-02") >= 2 and "kb-unresolved" not in html
+    assert 'href="v1.2%20notes.html"' in html or 'href="v1.2 notes.html"' in html
+    assert "kb-unresolved" not in html and "Dots.md" not in log
+
+
+def test_unicode_normalisation_and_case_folding(built) -> None:
+    site, log = built
+    html = content(page(site, "Cases.html"))
+    assert "kb-unresolved" not in html, html
+    hrefs = [unicodedata.normalize("NFC", unquote(h)) for h in re.findall(r'class="kb-link" href="([^"]+)"', html)]
+    assert hrefs == ["Café.html", "Straße.html", "Σίσυφος.html"]
+
+
+def test_deep_embed_chain_is_a_depth_limit_not_a_cycle(built) -> None:
+    site, log = built
+    assert "cycle" not in log
+    lines = [l for l in log.splitlines() if "not expanded" in l]
+    assert lines and all("nested deeper than 8 levels" in l for l in lines)
+    assert re.search(r"deep/d\d+\.md:3: embed !\[\[d\d+\]\] not expanded", lines[0])
+    assert "bottom" not in page(site, "deep/d0.html") and "d8" in page(site, "deep/d0.html")
+
+
+def test_embedded_headings_stay_out_of_the_toc_with_unique_ids(built) -> None:
+    site, _ = built
+    html = page(site, "Embeds.html")
+    toc = html.split("md-nav--secondary", 1)[1].split("</nav>", 1)[0]
+    assert re.findall(r'href="([^"]*)"', toc) == ["#own-section"]  # not the embedded note's headings
+    ids = re.findall(r'\sid="([^"]+)"', content(html))
+    assert len(ids) == len(set(ids))
+    assert "What is attention?" in content(html)  # the embedded headings are still shown
