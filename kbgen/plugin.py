@@ -58,6 +58,7 @@ DEFAULT_EXTENSIONS: dict[str, dict] = {
     "tables": {},
     "pymdownx.superfences": {},
     "pymdownx.tasklist": {"custom_checkbox": True},
+    "footnotes": {"USE_DEFINITION_ORDER": False},  # [^1] and ^[inline], numbered as read, as Obsidian does
 }
 
 
@@ -114,6 +115,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                     config.mdx_configs.setdefault(name, {}).setdefault("callouts", True)
             toc = config.mdx_configs.setdefault("toc", {})
             toc.setdefault("slugify", default_slugify)
+        if config.theme is not None and config.theme.name == "material" and not _user_set_font(config):
+            config.theme["font"] = False  # Material would load Google Fonts: nothing from the internet
         self.slugify, self.sep = heading_slugify(config)
         try:
             self.labels = labels_for(config.theme.get("language") if config.theme else None, self.config.labels)
@@ -381,6 +384,22 @@ def _frontmatter_tags(meta: dict) -> set[str]:
     if isinstance(value, str):
         value = value.split(",")
     return {str(t).strip().lstrip("#") for t in value if t}
+
+
+def _user_set_font(config: MkDocsConfig) -> bool:
+    """True when mkdocs.yml itself sets ``theme.font`` (kbgen then leaves it as configured)."""
+    from mkdocs.utils.yaml import yaml_load
+
+    path = config.config_file_path
+    if not path:
+        return True
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml_load(f)
+    except Exception:  # unreadable here means: do not second-guess the user's theme
+        return True
+    theme = raw.get("theme") if isinstance(raw, dict) else None
+    return isinstance(theme, dict) and "font" in theme
 
 
 def _markdown_default_slugify():

@@ -176,9 +176,9 @@ def test_unresolved_warn_makes_strict_fail(tmp_path) -> None:
 def test_tags_backlinks_graph_home_and_folders(built) -> None:
     _, site = built
     sa = unquote(read(site, "核心组件/自注意力机制.html"))
-    assert '<a class="kb-tag" href="../tags/Transformer/核心组件.html">#Transformer/核心组件</a>' in sa
-    assert 'href="../tags/AI学习.html">#AI学习</a>' in sa
-    tag_page = read(site, "tags/Transformer/核心组件.html")
+    assert '<a class="kb-tag" href="../tags/transformer/核心组件.html">#Transformer/核心组件</a>' in sa
+    assert 'href="../tags/ai学习.html">#AI学习</a>' in sa
+    tag_page = read(site, "tags/transformer/核心组件.html")
     assert "自注意力机制" in tag_page
     assert "Transformer" in read(site, "tags/index.html")
     backlinks = sa[sa.index('id="kb-backlinks"'):]

@@ -92,6 +92,40 @@ DOTS = "# Dots\n\n[[Bug目录/6.10-Bug-02 远程显示]] and [[6.10-Bug-02 远�
 
 CASES = "# Cases\n\n[[café]] [[STRASSE]] [[ΣΊΣΥΦΟΣ]]\n"
 
+FOOTNOTES = """# Footnotes
+
+A claim^[An inline note with [[Headings]] in it.] and a citation[^v].
+
+`^[not a footnote]`
+
+[^v]: Vaswani et al., 2017.
+"""
+
+HTML_BLOCK = """# HTML
+
+<svg viewBox="0 0 10 10"><style>.a { fill: #4B5563; stroke: #Fff; }</style>
+<text>[[Headings]] #svgtag</text>
+</svg>
+
+<div>
+#divtag [[Nowhere]]
+</div>
+
+After: #realtag
+"""
+
+TAGS = """---
+tags: [c++, "c#", Project]
+---
+# Tags
+
+#c #project #PROJECT #nested/Deep/tag #""" + "long" * 60 + """
+
+[bad](javascript:alert(1)) <a href="JaVaScRiPt&#58;alert(2)">raw</a> [ok](https://example.org/a:b)
+"""
+
+ODD = "# Odd\n\n[[Q&A (draft) 'v2'!]] #odd\n"
+
 
 def chain(n: int) -> dict[str, str]:
     """``deep/d0`` embeds ``d1`` embeds ... ``d{n-1}``: deep, but no cycle."""
@@ -119,6 +153,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "v1.2 notes.md": "# v1.2\n",
         "Dots.md": DOTS,
         "Cases.md": CASES,
+        "Footnotes.md": FOOTNOTES,
+        "HTML.md": HTML_BLOCK,
+        "Tags.md": TAGS,
+        "Odd.md": ODD,
+        "Q&A (draft) 'v2'!.md": "---\ntags: [odd]\n---\n# Q&A (draft) 'v2'!\n\nBack to [[Odd]].\n",
         unicodedata.normalize("NFD", "Café.md"): "# Café (NFD file name)\n",
         "Straße.md": "# Straße\n",
         "Σίσυφος.md": "# Σίσυφος\n",
@@ -209,3 +248,64 @@ def test_embedded_headings_stay_out_of_the_toc_with_unique_ids(built) -> None:
     ids = re.findall(r'\sid="([^"]+)"', content(html))
     assert len(ids) == len(set(ids))
     assert "What is attention?" in content(html)  # the embedded headings are still shown
+
+
+def test_footnotes_work_with_just_kbgen(built) -> None:
+    site, _ = built
+    html = content(page(site, "Footnotes.html"))
+    refs = re.findall(r'<sup id="fnref:([^"]+)"><a class="footnote-ref" href="#fn:[^"]+">(\d)</a>', html)
+    assert [n for _, n in refs] == ["1", "2"]  # numbered as read: the inline note first
+    assert 'An inline note with <a class="kb-link" href="Headings.html">Headings</a>' in html
+    assert "Vaswani et al., 2017." in html and "<code>^[not a footnote]</code>" in html
+
+
+def test_nothing_in_raw_html_blocks_is_a_tag_or_link(built) -> None:
+    site, log = built
+    html = content(page(site, "HTML.html"))
+    assert "fill: #4B5563;" in html and "#svgtag" in html and "#divtag [[Nowhere]]" in html
+    assert "tags/4b5563" not in html and "tags/fff" not in html and "Nowhere" not in log
+    assert 'href="tags/realtag.html"' in html
+    assert not (site / "tags" / "4b5563.html").exists() and not (site / "tags" / "svgtag.html").exists()
+
+
+def test_tags_are_case_insensitive_with_collision_free_slugs(built) -> None:
+    site, _ = built
+    tags = {p.relative_to(site / "tags").as_posix() for p in (site / "tags").rglob("*.html")}
+    assert {"c.html", "c.2b.2b.html", "c.23.html", "project.html", "nested.html", "nested/deep.html",
+            "nested/deep/tag.html"} <= tags
+    assert "Project.html" not in tags and "PROJECT.html" not in tags
+    long = [t for t in tags if t.startswith("longlong")]
+    assert len(long) == 1 and len(long[0].encode()) < 140
+    project = content(page(site, "tags/project.html"))
+    assert project.count('href="../Tags.html"') == 1  # one tag, one page, one entry
+    assert (site / "tags/c.2b.2b.html").read_text(encoding="utf-8").count("#c++") >= 1
+
+
+def test_no_script_urls_anywhere(built) -> None:
+    site, _ = built
+    for f in site.rglob("*.html"):
+        text = unescape(f.read_text(encoding="utf-8")).lower()
+        assert not re.search(r"""(?:href|src)\s*=\s*["']?\s*(?:java|vb)script\s*:""", text), f
+    assert 'href="https://example.org/a:b"' in page(site, "Tags.html")
+
+
+def test_odd_names_work_in_links_tags_graph_and_backlinks(built) -> None:
+    site, _ = built
+    odd = content(page(site, "Odd.html"))
+    m = re.search(r'class="kb-link" href="([^"]+)">Q&amp;A \(draft\) &#x27;v2&#x27;!</a>', odd) or \
+        re.search(r'class="kb-link" href="([^"]+)">Q&amp;A \(draft\) \'v2\'!</a>', odd)
+    assert m, odd
+    assert (site / unquote(m.group(1))).is_file()
+    target = page(site, unquote(m.group(1)))
+    assert 'href="Odd.html"' in target  # backlink / link back
+    assert "Q&amp;A (draft) &#x27;v2&#x27;!" in page(site, "tags/odd.html") or "Q&amp;A (draft) 'v2'!" in page(site, "tags/odd.html")
+    data = (site / "assets/kbgen/graph-data.js").read_text(encoding="utf-8")
+    assert "Q&A (draft) 'v2'!.md" in data
+
+
+def test_nothing_loads_from_the_internet(built) -> None:
+    site, _ = built
+    for f in [*site.rglob("*.html")]:
+        text = f.read_text(encoding="utf-8")
+        assert "fonts.googleapis.com" not in text and "fonts.gstatic.com" not in text, f
+        assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text), f

@@ -387,16 +387,20 @@ class VaultIndex:
         return [self.resolve(l.target, path) for l in self.notes[path].links if l.field == key]
 
     def tags(self) -> dict[str, list[str]]:
-        """Tag -> note paths. A nested tag ``a/b`` also counts under ``a``."""
+        """Tag -> note paths. A nested tag ``a/b`` also counts under ``a``. Tags are
+        case-insensitive (``#Project`` and ``#project`` are one tag, named as first written)."""
+        names: dict[str, str] = {}  # folded -> first spelling
         out: dict[str, list[str]] = {}
         for p, n in self.notes.items():
             for t in n.tags:
                 parts = t.split("/")
                 for i in range(1, len(parts) + 1):
-                    lst = out.setdefault("/".join(parts[:i]), [])
+                    name = "/".join(parts[:i])
+                    name = names.setdefault(fold(name), name)
+                    lst = out.setdefault(name, [])
                     if not lst or lst[-1] != p:
                         lst.append(p)
-        return dict(sorted(out.items()))
+        return dict(sorted(out.items(), key=lambda item: fold(item[0])))
 
     def snippet_references(self) -> list[SnippetReference]:
         """Every reference to a known snippet (``[[x.py]]``, ``![[x.py#cell]]``), in note and

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as etree
+from html import unescape
 
 from markdown import Extension, Markdown
 from markdown.postprocessors import Postprocessor
@@ -93,12 +94,32 @@ class _RestoreHtml(Postprocessor):
         self.ext = ext
 
     def run(self, text: str) -> str:
+        text = safe_urls(text)
         if not self.ext.stashed:
             return text
         html = self.ext.stashed
         text = _TOKEN_P.sub(lambda m: html.get(m.group(1), m.group(0)), text)
         text = _TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
         return _INLINE_TOKEN.sub(lambda m: html.get(m.group(0), m.group(0)), text)
+
+
+_URL_ATTR = re.compile(r"""(\s(?:href|src|action|formaction|xlink:href|poster|srcset)\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_SCRIPT_SCHEME = re.compile(r"^(?:javascript|vbscript|livescript|data(?!:image/(?:png|gif|jpe?g|webp|avif|bmp);))", re.I)
+
+
+def safe_urls(html: str) -> str:
+    """``html`` with every URL attribute whose scheme runs script (``javascript:``,
+    ``vbscript:``, ``data:`` other than raster images) replaced by ``#``, however it is
+    spelled (entities, tabs or newlines inside the scheme, upper case)."""
+
+    def clean(m: re.Match) -> str:
+        value = m.group(2).strip("\"'")
+        plain = re.sub(r"[\x00-\x20]+", "", unescape(value))
+        if ":" in plain.split("/", 1)[0] and _SCRIPT_SCHEME.match(plain):
+            return f'{m.group(1)}"#"'
+        return m.group(0)
+
+    return _URL_ATTR.sub(clean, html) if ":" in html else html
 
 
 # Python-Markdown's own stash markers (STX/ETX) are stripped by its whitespace normaliser,
@@ -151,7 +172,8 @@ class VaultExtension(Extension):
         self.page_url, self.line_offset = page_url, line_offset
         self.stashed = {}
         self.blocks = {}
-        self.renderer._embed_counter = 0  # embedded heading ids depend only on the page
+        self.renderer._embed_counter = 0
+        self.renderer._footnote_counter = 0  # embedded heading ids depend only on the page
 
     def extendMarkdown(self, md: Markdown) -> None:
         md.registerExtension(self)

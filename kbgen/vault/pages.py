@@ -11,7 +11,7 @@ import posixpath
 from typing import Callable
 
 from kbgen.labels import Labels
-from kbgen.vault.index import VaultIndex
+from kbgen.vault.index import VaultIndex, fold
 from kbgen.vault.render import _text, rel_href, tag_slug
 
 def _link(index: VaultIndex, path: str, page_path: str) -> str:
@@ -42,9 +42,10 @@ def tag_pages(index: VaultIndex, tags_dir: str, labels: Labels) -> dict[str, str
     pages[overview] = "\n".join(rows) + "\n"
     for tag, notes in tags.items():
         path = f"{tags_dir}/{tag_slug(tag)}.md"
-        lines = [f"---\ntitle: '#{tag}'\n---\n", f"# #{_text(tag)}\n", f"{labels['notes_tagged']}:\n"]
+        lines = [f"---\ntitle: {json.dumps('#' + tag, ensure_ascii=False)}\n---\n", f"# #{_text(tag)}\n",
+                 f"{labels['notes_tagged']}:\n"]
         lines += [f"- {_link(index, p, path)}" for p in notes]
-        children = [t for t in tags if t.startswith(tag + "/") and t.count("/") == tag.count("/") + 1]
+        children = [t for t in tags if fold(t).startswith(fold(tag) + "/") and t.count("/") == tag.count("/") + 1]
         if children:
             lines.append("")
             lines += [f"- [#{_text(c)}]({rel_href(f'{tags_dir}/{tag_slug(c)}.md', path)})" for c in children]

@@ -7,6 +7,7 @@ into page URLs, with or without directory URLs), so every link kbgen writes is r
 from __future__ import annotations
 
 import bisect
+import hashlib
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 from kbgen.contracts import SnippetProvider, SnippetRefError
 from kbgen.vault import scan
-from kbgen.vault.index import IMAGE_EXTS, Note, VaultIndex
+from kbgen.vault.index import IMAGE_EXTS, Note, VaultIndex, fold
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,27 @@ def _text(s: str) -> str:
     return re.sub(r"([\\\[\]`*_<>])", r"\\\1", s)
 
 
+_SLUG_KEEP = re.compile(r"[^\w\-]")
+_SLUG_MAX_BYTES = 120
+
+
 def tag_slug(tag: str) -> str:
-    """File-name form of a tag (nested tags keep their folders)."""
-    return "/".join(re.sub(r"[^\w\-]+", "-", part).strip("-") or "tag" for part in tag.split("/"))
+    """File-name form of a tag: case-folded (``#Project`` and ``#project`` are one tag), nested
+    tags keep their folders, and it never collides (``c``, ``c++``, ``c#`` give ``c``,
+    ``c.2b.2b``, ``c.23``: every character but letters, digits, ``_`` and ``-`` is written as
+    ``.`` + its UTF-8 bytes in hex, ``.`` itself too). A part longer than 120 bytes keeps its
+    start and ends with a hash of the whole part."""
+
+    def part_slug(part: str) -> str:
+        slug = _SLUG_KEEP.sub(lambda m: "".join(f".{b:02x}" for b in m.group(0).encode("utf-8")), fold(part)) or ".00"
+        if len(slug.encode("utf-8")) > _SLUG_MAX_BYTES:
+            digest = hashlib.sha1(slug.encode("utf-8")).hexdigest()[:12]
+            while len(slug.encode("utf-8")) > _SLUG_MAX_BYTES - 13:
+                slug = slug[:-1]
+            slug = f"{slug}~{digest}"
+        return slug
+
+    return "/".join(part_slug(part) for part in tag.split("/"))
 
 
 def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
@@ -76,6 +95,9 @@ def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
 _EMBED_LINE = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*)$")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _BLOCK_START = re.compile(r"^[ \t]*(?:#{1,6}[ \t]|```|~~~)")
+
+# Obsidian's inline footnote ^[text] (its text may hold [brackets] and [[wikilinks]]).
+_INLINE_FOOTNOTE = re.compile(r"\^\[((?:[^\[\]\n]|\[\[[^\[\]\n]*\]\]|\[[^\[\]\n]*\])+)\]")
 
 #: Ids of headings inside embeds start with this (unique on the page, kept out of its toc).
 EMBED_HEADING_PREFIX = "kb-embed-"
@@ -104,6 +126,7 @@ class Renderer:
     #: own-line marker) that id. None: markers are just hidden.
     block_token: Callable[[str], str] | None = None
     _embed_counter: int = 0
+    _footnote_counter: int = 0
 
     # ---- entry point --------------------------------------------------------------------
     def render(self, text: str, page_path: str, *, note_path: str | None = None, line_offset: int = 0,
@@ -120,7 +143,11 @@ class Renderer:
         found = note.body_scan.for_text(text) if note is not None and note.body_scan is not None else None
         found = found or scan.BodyScan.of(text)
         edits: list[tuple[int, int, str]] = []
+        notes_inline = self._inline_footnotes(text, found.masked, page_path, note_path, line_offset, page_url,
+                                              _stack, edits)
         for ref in found.refs:
+            if _inside(notes_inline, ref.start):
+                continue
             line = line_offset + ref.line + 1
             edits.append((ref.start, ref.end, self._wikilink(ref, text, page_path, note_path, line, page_url, _stack)))
         for mark in found.blocks:
@@ -129,6 +156,8 @@ class Renderer:
             edits.append((mark.start, mark.end, token))
         if self.tags_dir is not None:
             for tag, start, end in found.tags:
+                if _inside(notes_inline, start):
+                    continue
                 edits.append((start, end, self.link(f"{self.tags_dir}/{tag_slug(tag)}.md", page_path,
                                                     f"#{tag}", cls="kb-tag")))
         edits.sort()
@@ -142,6 +171,27 @@ class Renderer:
             pos = end
         out.append(text[pos:])
         return "".join(out)
+
+    def _inline_footnotes(self, text: str, masked: str, page_path: str, note_path: str, line_offset: int,
+                          page_url: str, stack: tuple, edits: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+        """Obsidian's inline footnotes ``^[text]`` become ``[^kb-N]`` references with their
+        definitions after the text (the ``footnotes`` extension renders both). Returns the
+        spans they took (their links and tags are rendered inside the definition)."""
+        spans = []
+        definitions = []
+        for m in _INLINE_FOOTNOTE.finditer(masked):
+            self._footnote_counter += 1
+            label = f"kb-{self._footnote_counter}"
+            inner = text[m.start(1): m.end(1)]
+            line = line_offset + masked.count("\n", 0, m.start())
+            body = self.render(inner, page_path, note_path=note_path, line_offset=line, page_url=page_url,
+                               _stack=stack) if "[[" in inner or "#" in inner else inner
+            edits.append((m.start(), m.end(), f"[^{label}]"))
+            definitions.append(f"[^{label}]: {body}")
+            spans.append((m.start(), m.end()))
+        if definitions:
+            edits.append((len(text), len(text), "\n\n" + "\n".join(definitions) + "\n"))
+        return spans
 
     @staticmethod
     def _heading_spans(text: str, found: list[scan.RawHeading]) -> list[tuple[int, int]]:

@@ -66,14 +66,54 @@ def fenced_line_mask(lines: list[str]) -> list[bool]:
     return out
 
 
+#: Tags whose raw HTML block is HTML, not Markdown (Python-Markdown's block-level elements,
+#: plus SVG and MathML), from the opening line to the matching closing tag.
+HTML_BLOCK_TAGS = frozenset((
+    "address article aside blockquote body canvas center colgroup dd details dialog div dl dt "
+    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html iframe legend li "
+    "main map math menu nav noscript object ol output p pre progress section script style summary svg "
+    "table tbody td template textarea tfoot th thead tr ul video"
+).split())
+_HTML_OPEN = re.compile(r"^ {0,3}<([A-Za-z][A-Za-z0-9-]*)(?=[\s/>]|$)([^>]*)")
+
+
+def html_block_mask(lines: list[str], fenced: list[bool]) -> list[bool]:
+    """For each line, True when it is inside a raw HTML block (nothing there is a link or tag,
+    as in Obsidian). A block opened with a ``markdown`` attribute holds Markdown (md_in_html)."""
+    out = [False] * len(lines)
+    i, n = 0, len(lines)
+    while i < n:
+        m = None if fenced[i] else _HTML_OPEN.match(lines[i])
+        tag = m.group(1).lower() if m else ""
+        if not m or tag not in HTML_BLOCK_TAGS or re.search(r"\bmarkdown\s*=", m.group(2)):
+            i += 1
+            continue
+        opener = re.compile(rf"<{tag}(?=[\s/>])", re.I)
+        closer = re.compile(rf"</{tag}\s*>", re.I)
+        depth, j = 0, i
+        closed = closer.search("\n".join(lines[i:])) is not None
+        while j < n:
+            if j > i and not lines[j].strip() and not closed:
+                break  # never closed: the block ends at the blank line
+            depth += len(opener.findall(lines[j])) - len(closer.findall(lines[j]))
+            out[j] = True
+            if depth <= 0:
+                break
+            j += 1
+        i = j + 1
+    return out
+
+
 def mask_code(text: str) -> str:
-    """``text`` with fenced code, inline code, math, HTML tags and URLs replaced by MASK.
+    """``text`` with fenced code, raw HTML blocks, inline code, math, HTML tags and URLs
+    replaced by MASK.
 
     The result has the same length and line structure, so regex offsets on it index ``text``.
     """
     lines = text.split("\n")
     fenced = fenced_line_mask(lines)
-    masked = "\n".join(MASK * len(l) if f else l for l, f in zip(lines, fenced))
+    html = html_block_mask(lines, fenced) if "<" in text else [False] * len(lines)
+    masked = "\n".join(MASK * len(l) if f or h else l for l, f, h in zip(lines, fenced, html))
 
     def blank(m: re.Match) -> str:
         return "".join("\n" if c == "\n" else MASK for c in m.group(0))
