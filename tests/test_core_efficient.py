@@ -25,14 +25,14 @@ def qkv(L: int = 32, d: int = 16, seed: int = 0, scale: float = 1.0) -> tuple[to
 def test_sliding_window_covering_sequence_equals_full(causal: bool) -> None:
     q, k, v = qkv()
     full, w_full = scaled_dot_product_attention(q, k, v, causal=causal)
-    out, w = sliding_window_attention(q, k, v, causal=causal, window=31)
+    out, w = sliding_window_attention(q, k, v, causal=causal, window=31, need_weights=True)
     torch.testing.assert_close(out, full)
     torch.testing.assert_close(w, w_full)
 
 
 def test_sliding_window_only_attends_inside_the_band() -> None:
     q, k, v = qkv()
-    _, w = sliding_window_attention(q, k, v, window=3)
+    _, w = sliding_window_attention(q, k, v, window=3, need_weights=True)
     assert (w[..., ~sliding_window_mask(32, 3)] == 0).all()
     assert sliding_window_mask(32, 3).sum(1).max() == 7
     assert torch.equal(sliding_window_mask(6, 1, causal=True), causal_mask(6, 6) & sliding_window_mask(6, 1))
@@ -43,7 +43,7 @@ def test_strided_pattern() -> None:
     assert not m.triu(1).any()  # causal
     assert m[15].nonzero().flatten().tolist() == [3, 7, 11, 12, 13, 14, 15]
     q, k, v = qkv(16)
-    out, w = strided_attention(q, k, v, stride=4)
+    out, w = strided_attention(q, k, v, stride=4, need_weights=True)
     ref, _ = scaled_dot_product_attention(q, k, v, mask=m)
     torch.testing.assert_close(out, ref)
     # a stride as long as the sequence is plain causal attention
@@ -54,15 +54,15 @@ def test_strided_pattern() -> None:
 def test_block_sparse_equals_masked_full_attention(causal: bool) -> None:
     q, k, v = qkv()
     pad = padding_mask([32, 20], 32)
-    out, w = block_sparse_attention(q, k, v, mask=pad, causal=causal, block=8)
+    out, w = block_sparse_attention(q, k, v, mask=pad, causal=causal, block=8, need_weights=True)
     ref, ref_w = scaled_dot_product_attention(q, k, v, mask=pad & block_mask(32, 8), causal=causal)
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(w, ref_w)
     # one block spanning the sequence is full attention
     torch.testing.assert_close(block_sparse_attention(q, k, v, block=32, need_weights=False)[0],
                                scaled_dot_product_attention(q, k, v)[0])
-    with pytest.raises(ValueError):
-        block_sparse_attention(q, k, v, block=5)
+    with pytest.raises(ValueError, match="block=0"):
+        block_sparse_attention(q, k, v, block=0)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -106,7 +106,7 @@ def test_linear_attention_causal_decode_step_alignment() -> None:
 def test_banded_sliding_window_equals_masked_dense(causal: bool, window: int) -> None:
     q, k, v = qkv()
     pad = padding_mask([32, 25], 32)
-    dense, _ = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window)
+    dense, _ = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window, need_weights=True)
     banded, none = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window, need_weights=False)
     assert none is None
     torch.testing.assert_close(banded, dense, atol=1e-5, rtol=1e-5)
