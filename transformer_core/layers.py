@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .feedforward import FeedForward
+from .attention import heads_mask
 from .multihead import KVCache, MultiHeadAttention, check_sequence
 
 
@@ -43,6 +44,8 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None, causal: bool = False, need_weights: bool = False) -> Tensor:
         """mask: as ``MultiHeadAttention`` reads it (e.g. ``padding_mask`` [B, 1, 1, L] or [B, L])."""
         check_sequence(x, self.d_model, "x", "EncoderLayer")
+        b, L, _ = x.shape
+        mask = heads_mask(mask, b, self.self_attn.n_heads, L, L, name="EncoderLayer: mask")
         if self.norm_first:
             x = x + self._sa(self.norm1(x), mask, causal, need_weights)
             x = x + self.dropout2(self.ff(self.norm2(x)))
@@ -121,6 +124,11 @@ class DecoderLayer(nn.Module):
             check_sequence(memory, self.d_model, "memory", fn)
             if memory.size(0) != x.size(0):
                 raise ValueError(f"{fn}: memory {tuple(memory.shape)} and x {tuple(x.shape)} need the same batch B")
+            memory_mask = heads_mask(memory_mask, x.size(0), self.cross_attn.n_heads, x.size(1), memory.size(1),
+                                     name=f"{fn}: memory_mask")
+        past = 0 if cache is None else len(cache)
+        self_mask = heads_mask(self_mask, x.size(0), self.self_attn.n_heads, x.size(1), past + x.size(1),
+                               name=f"{fn}: self_mask")
         if self.norm_first:
             x = x + self._sa(self.norm1(x), self_mask, causal, cache, need_weights)
             if memory is not None:
