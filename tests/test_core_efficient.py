@@ -1,5 +1,7 @@
 """Efficient attention variants against full attention."""
 
+import math
+
 import pytest
 import torch
 
@@ -110,3 +112,57 @@ def test_banded_sliding_window_equals_masked_dense(causal: bool, window: int) ->
     banded, none = sliding_window_attention(q, k, v, mask=pad, causal=causal, window=window, need_weights=False)
     assert none is None
     torch.testing.assert_close(banded, dense, atol=1e-5, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- FAVOR+ statistics
+
+
+@pytest.mark.parametrize("orthogonal", [True, False])
+@pytest.mark.parametrize("dim", [4, 16])
+def test_random_features_give_an_unbiased_softmax_kernel_estimate(orthogonal: bool, dim: int) -> None:
+    """E[exp(w.x - |x|^2/2)] = 1 for w ~ N(0, I): check the sample mean within 4 standard errors."""
+    w = random_features(40_000, dim, orthogonal, torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    directions = [torch.eye(dim, dtype=torch.float64)[0], -torch.eye(dim, dtype=torch.float64)[0],
+                  torch.randn(dim, generator=g, dtype=torch.float64)]
+    for direction in directions:
+        for norm in (0.5, 1.0):
+            x = direction / direction.norm() * norm
+            est = torch.exp(w @ x - x @ x / 2)
+            stderr = est.std().item() / len(est) ** 0.5
+            assert abs(est.mean().item() - 1.0) < 4 * stderr + 1e-3, (direction, norm, est.mean().item())
+
+
+def test_orthogonal_blocks_are_uniformly_oriented_and_gaussian_sized() -> None:
+    dim = 8
+    w = random_features(8 * 2000, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    blocks = w.reshape(-1, dim, dim)
+    unit = blocks / blocks.norm(dim=-1, keepdim=True)
+    eye = torch.eye(dim, dtype=torch.float64).expand_as(unit)
+    torch.testing.assert_close(unit @ unit.transpose(-2, -1), eye, atol=1e-10, rtol=0)  # orthogonal rows
+    # without the sign correction the first row of every block had a negative first coordinate
+    negative = (blocks[:, 0, 0] < 0).double().mean().item()
+    assert 0.45 < negative < 0.55, negative
+    # each coordinate of each row is N(0, 1): mean 0, variance 1; norms^2 are chi^2(dim): mean dim
+    assert abs(w.mean().item()) < 0.02 and abs(w.var().item() - 1) < 0.03
+    assert abs((w * w).sum(-1).mean().item() - dim) < 0.15
+
+
+def test_linear_attention_error_falls_like_one_over_sqrt_m() -> None:
+    """Fixed seeds; the log-log slope of the RMS error against m is about -1/2 and keeps falling."""
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 2, 64, 16, generator=g, dtype=torch.float64) * 0.5 for _ in range(3))
+    exact, _ = scaled_dot_product_attention(q, k, v)
+    ms = [16, 64, 256, 1024, 4096]
+    errors = []
+    for m in ms:
+        per_seed = [
+            (linear_attention(q, k, v, n_features=m, generator=torch.Generator().manual_seed(s))[0] - exact)
+            .pow(2).mean().sqrt().item()
+            for s in range(6)
+        ]
+        errors.append(sum(per_seed) / len(per_seed))
+    slope = (math.log(errors[-1]) - math.log(errors[0])) / (math.log(ms[-1]) - math.log(ms[0]))
+    assert -0.7 < slope < -0.35, (slope, errors)
+    for small, large in zip(errors, errors[1:]):
+        assert 1.4 < small / large < 2.8, errors  # each 4x more features: about 2x less error

@@ -219,13 +219,12 @@ def random_features(
         raise ValueError(f"random_features: n_features={n_features} and dim={dim} must be >= 1")
     if not orthogonal:
         return torch.randn(n_features, dim, generator=generator, dtype=dtype)
-    rows = []
-    for _ in range(math.ceil(n_features / dim)):
-        qmat, rmat = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=dtype))
-        signs = torch.sign(torch.diagonal(rmat))
-        signs[signs == 0] = 1.0
-        rows.append((qmat * signs[None, :]).T)  # rows = orthonormal, uniformly rotated directions
-    directions = torch.cat(rows)[:n_features]
+    n_blocks = math.ceil(n_features / dim)
+    qmat, rmat = torch.linalg.qr(torch.randn(n_blocks, dim, dim, generator=generator, dtype=dtype))
+    signs = torch.sign(torch.diagonal(rmat, dim1=-2, dim2=-1))
+    signs = torch.where(signs == 0, torch.ones_like(signs), signs)
+    blocks = (qmat * signs[:, None, :]).transpose(-2, -1)  # rows: orthonormal, uniformly rotated directions
+    directions = blocks.reshape(n_blocks * dim, dim)[:n_features]
     norms = torch.randn(n_features, dim, generator=generator, dtype=dtype).norm(dim=1, keepdim=True)  # chi(dim)
     return directions * norms
 
