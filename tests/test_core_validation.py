@@ -254,3 +254,18 @@ def test_positional_modules_reject_malformed_inputs() -> None:
         alibi_slopes(0)
     with pytest.raises(ValueError, match="lengths"):
         padding_mask([3, 7], 5)
+
+
+def test_config_and_data_helpers_reject_bad_sizes() -> None:
+    from transformer_core.data import copy_task_batch, lm_batch
+
+    with pytest.raises(ValueError, match="not divisible by n_heads=3"):
+        _cfg(n_heads=3)
+    with pytest.raises(ValueError, match="d_model"):
+        _cfg(d_model=0)
+    with pytest.raises(ValueError, match="dropout"):
+        _cfg(dropout=1.5)
+    with pytest.raises(ValueError, match="vocab=2"):
+        copy_task_batch(2, 3, 2)
+    with pytest.raises(ValueError, match="block=8"):
+        lm_batch(torch.arange(5), 2, 8)

@@ -53,6 +53,18 @@ class TransformerConfig:
     mlm_transform: bool = True
     layer_norm_eps: float = 1e-5
 
+    def __post_init__(self) -> None:
+        sizes = dict(d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff, max_len=self.max_len)
+        bad = {name: value for name, value in sizes.items() if value < 1}
+        if bad or self.vocab_size < 0:  # vocab_size 0: a placeholder that train_char_lm fills in
+            raise ValueError(f"TransformerConfig: sizes must be >= 1 (vocab_size >= 0), got {bad or {'vocab_size': self.vocab_size}}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"TransformerConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if not 0.0 <= self.dropout <= 1.0:
+            raise ValueError(f"TransformerConfig: dropout={self.dropout} must lie in [0, 1]")
+        if self.arch not in ("encoder-decoder", "encoder", "decoder"):
+            raise ValueError(f"TransformerConfig: arch must be 'encoder-decoder', 'encoder' or 'decoder', got {self.arch!r}")
+
     @property
     def has_final_norm(self) -> bool:
         return self.norm_first if self.final_norm is None else self.final_norm
