@@ -166,3 +166,19 @@ def test_linear_attention_error_falls_like_one_over_sqrt_m() -> None:
     assert -0.7 < slope < -0.35, (slope, errors)
     for small, large in zip(errors, errors[1:]):
         assert 1.4 < small / large < 2.8, errors  # each 4x more features: about 2x less error
+
+
+def test_linear_attention_key_masks_every_form_and_fully_masked_batches() -> None:
+    q, k, v = qkv(16, 8)
+    feats = random_features(64, 8, generator=torch.Generator().manual_seed(0))
+    keep = padding_mask([16, 0], 16)  # the second sequence has no real key at all
+    ref, w = linear_attention(q, k, v, features=feats, mask=keep, need_weights=True)
+    assert w is not None and (w[1] == 0).all() and (ref[1] == 0).all() and not ref.isnan().any()
+    for mask in (keep.long(), keep.to(torch.uint8), torch.zeros(keep.shape).masked_fill(~keep, float("-inf"))):
+        torch.testing.assert_close(linear_attention(q, k, v, features=feats, mask=mask)[0], ref)
+    # a float bias b_j weighs key j by exp(b_j), as softmax does: bias log(2) on key 0 == key 0 twice
+    bias = torch.zeros(16)
+    bias[0] = math.log(2.0)
+    doubled_k, doubled_v = torch.cat([k[..., :1, :], k], dim=-2), torch.cat([v[..., :1, :], v], dim=-2)
+    torch.testing.assert_close(linear_attention(q, k, v, features=feats, mask=bias)[0],
+                               linear_attention(q, doubled_k, doubled_v, features=feats)[0], atol=1e-5, rtol=1e-4)
