@@ -108,7 +108,7 @@ HTML_BLOCK = """# HTML
 </svg>
 
 <div>
-#divtag [[Nowhere]]
+#divtag [[InsideDiv]]
 </div>
 
 After: #realtag
@@ -122,6 +122,14 @@ tags: [c++, "c#", Project]
 #c #project #PROJECT #nested/Deep/tag #""" + "long" * 60 + """
 
 [bad](javascript:alert(1)) <a href="JaVaScRiPt&#58;alert(2)">raw</a> [ok](https://example.org/a:b)
+"""
+
+MD_LINKS = """# Markdown links
+
+[plain](Headings.md) [section](Headings.md#What%20is%20attention) [folder](Bug目录/6.10-Bug-02%20远程显示.md)
+[encoded](Q%26A%20(draft)%20'v2'!.md) ![picture](pic.png#interface) [web](https://example.org)
+
+![missing picture](nowhere.png) [missing note](Nowhere.md) `[in code](Nowhere.md)`
 """
 
 ODD = "# Odd\n\n[[Q&A (draft) 'v2'!]] #odd\n"
@@ -157,6 +165,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "HTML.md": HTML_BLOCK,
         "Tags.md": TAGS,
         "Odd.md": ODD,
+        "Markdown links.md": MD_LINKS,
+        "attachments/pic.png": "not really a png",
         "Q&A (draft) 'v2'!.md": "---\ntags: [odd]\n---\n# Q&A (draft) 'v2'!\n\nBack to [[Odd]].\n",
         unicodedata.normalize("NFD", "Café.md"): "# Café (NFD file name)\n",
         "Straße.md": "# Straße\n",
@@ -262,8 +272,8 @@ def test_footnotes_work_with_just_kbgen(built) -> None:
 def test_nothing_in_raw_html_blocks_is_a_tag_or_link(built) -> None:
     site, log = built
     html = content(page(site, "HTML.html"))
-    assert "fill: #4B5563;" in html and "#svgtag" in html and "#divtag [[Nowhere]]" in html
-    assert "tags/4b5563" not in html and "tags/fff" not in html and "Nowhere" not in log
+    assert "fill: #4B5563;" in html and "#svgtag" in html and "#divtag [[InsideDiv]]" in html
+    assert "tags/4b5563" not in html and "tags/fff" not in html and "InsideDiv" not in log
     assert 'href="tags/realtag.html"' in html
     assert not (site / "tags" / "4b5563.html").exists() and not (site / "tags" / "svgtag.html").exists()
 
@@ -309,3 +319,18 @@ def test_nothing_loads_from_the_internet(built) -> None:
         text = f.read_text(encoding="utf-8")
         assert "fonts.googleapis.com" not in text and "fonts.gstatic.com" not in text, f
         assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text), f
+
+
+def test_markdown_links_and_images_resolve_like_wikilinks(built) -> None:
+    site, log = built
+    html = content(page(site, "Markdown links.html"))
+    hrefs = [unquote(h) for h in re.findall(r'<a class="kb-link" href="([^"]+)"', html)]
+    assert hrefs == ["Headings.html", "Headings.html#what-is-attention", "Bug目录/6.10-Bug-02 远程显示.html",
+                     "Q&A (draft) 'v2'!.html"]
+    assert re.search(r'<img alt="picture" src="attachments/pic.png#interface"', html)
+    assert '<span class="kb-unresolved" title="no note or file named &#x27;nowhere.png&#x27;">missing picture</span>' in html
+    assert '<span class="kb-unresolved" title="no note or file named &#x27;Nowhere.md&#x27;">missing note</span>' in html
+    assert "<code>[in code](Nowhere.md)</code>" in html
+    assert "Markdown links.md:6: unresolved image ![missing picture](nowhere.png)" in log
+    assert "Markdown links.md:6: unresolved link [missing note](Nowhere.md)" in log
+    assert "Markdown links" in content(page(site, "Headings.html"))  # a backlink, like a wikilink's

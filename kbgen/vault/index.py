@@ -214,6 +214,9 @@ def parse_note(path: str, text: str, slugify: Slugify = default_slugify, sep: st
     ids = heading_ids(found.headings, slugify, sep)
     headings = [Heading(h.level, h.text, i, h.line + offset + 1) for h, i in zip(found.headings, ids)]
     links = [Link(r.target, r.subpath, r.alias, r.embed, r.line + offset + 1) for r in found.refs]
+    # Markdown links and images to vault files are links too (backlinks, graph, check).
+    links += [Link(m.target, m.fragment, None, m.embed, m.line + offset + 1) for m in found.md_links]
+    links.sort(key=lambda l: l.line)
     links += _frontmatter_links(meta, text.split("\n")[1:offset])
     tags = [t.lstrip("#") for t in _str_list(meta.get("tags") or meta.get("tag"))]
     tags += [t for t, _, _ in found.tags]

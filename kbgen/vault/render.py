@@ -145,6 +145,10 @@ class Renderer:
         edits: list[tuple[int, int, str]] = []
         notes_inline = self._inline_footnotes(text, found.masked, page_path, note_path, line_offset, page_url,
                                               _stack, edits)
+        for md in found.md_links:
+            if not _inside(notes_inline, md.start):
+                self._md_link(md, text, page_path, note_path, line_offset + md.line + 1, edits, notes_inline)
+        notes_inline.sort()
         for ref in found.refs:
             if _inside(notes_inline, ref.start):
                 continue
@@ -171,6 +175,40 @@ class Renderer:
             pos = end
         out.append(text[pos:])
         return "".join(out)
+
+    def _md_link(self, md: scan.MdLink, text: str, page_path: str, note_path: str, line: int,
+                 edits: list[tuple[int, int, str]], taken: list[tuple[int, int]]) -> None:
+        """A Markdown link or image to a vault path, resolved by the wikilink rules: the target is
+        rewritten to the file found (a heading fragment to its id); to nothing, it is shown as
+        unresolved (``taken`` gets its span, so nothing inside it is rendered again)."""
+        res = self.index.resolve(md.target, note_path)
+        raw = text[md.start: md.end]
+        if res.kind in ("note", "attachment") and res.path is not None:
+            fragment = md.fragment
+            if res.note is not None and fragment:
+                if fragment.startswith("^"):
+                    fragment = fragment if fragment[1:] in res.note.blocks else None
+                else:
+                    h = res.note.heading(fragment)
+                    fragment = h.id if h is not None else fragment
+            href = rel_href(res.path, page_path, fragment)
+            if res.path == page_path and fragment:
+                href = "#" + _url_escape(fragment)
+            edits.append((md.target_start, md.target_end, href))
+            if res.kind == "note" and not md.embed and text[md.end: md.end + 1] != "{":
+                edits.append((md.end, md.end, "{ .kb-link }"))  # hover previews, like wikilinks
+            return
+        if res.kind == "snippet" and res.path is not None and self.snippets is not None and not md.embed:
+            edits.append((md.target_start, md.target_end, rel_href(self.snippets.page_src_uri(res.path), page_path)))
+            return
+        if self.url_for is not None and self.url_for(posixpath.normpath(
+                posixpath.join(posixpath.dirname(page_path), md.target)), page_path) is not None:
+            return  # a file the build generates (tag pages, snippet pages): MkDocs links it
+        kind = "image" if md.embed else "link"
+        self._report(note_path, line, "error" if res.kind == "error" else "unresolved",
+                     f"unresolved {kind} {raw}: {res.message}")
+        edits.append((md.start, md.end, self._unresolved(md.text or md.target, res.message, error=res.kind == "error")))
+        taken.append((md.start, md.end))
 
     def _inline_footnotes(self, text: str, masked: str, page_path: str, note_path: str, line_offset: int,
                           page_url: str, stack: tuple, edits: list[tuple[int, int, str]]) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from urllib.parse import unquote
 
 import yaml
 
@@ -171,6 +172,48 @@ def find_tags(text: str, masked: str | None = None) -> list[tuple[str, int, int]
     return [(m.group(1).rstrip("/"), m.start(), m.end()) for m in TAG.finditer(masked)]
 
 
+# [text](target "title") and ![alt](target): the target may be <wrapped>, hold (balanced) parens.
+_MD_LINK_FULL = re.compile(
+    r"(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+    r"\([ \t]*(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'))?[ \t]*\)")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^//|^#|^/")
+
+
+@dataclass(frozen=True)
+class MdLink:
+    """One Markdown link or image to a vault file (``[t](Note.md)``, ``![a](pic.png#x)``).
+    ``start``/``end`` index the whole link, ``target_start``/``target_end`` its raw target."""
+
+    embed: bool
+    text: str
+    target: str  # URL-decoded path, without the fragment
+    fragment: str | None
+    start: int
+    end: int
+    target_start: int
+    target_end: int
+    line: int
+
+
+def find_md_links(text: str, masked: str) -> list[MdLink]:
+    """Markdown links and images outside code whose target is a relative path (no scheme,
+    not ``#``-only, not site-absolute): Obsidian resolves those like wikilinks."""
+    out = []
+    for m in _MD_LINK_FULL.finditer(text):
+        if masked[m.start()] == MASK or (m.group(1) and masked[m.start() + 1] == MASK):
+            continue
+        raw = m.group(3)
+        t_start, t_end = m.start(3), m.end(3)
+        if raw.startswith("<"):
+            raw, t_start, t_end = raw[1:-1], t_start + 1, t_end - 1
+        if not raw or _SCHEME.match(raw):
+            continue
+        path, _, fragment = raw.partition("#")
+        out.append(MdLink(bool(m.group(1)), m.group(2), unquote(path), unquote(fragment) or None,
+                          m.start(), m.end(), t_start, t_end, masked.count("\n", 0, m.start())))
+    return out
+
+
 @dataclass(frozen=True)
 class RawHeading:
     level: int
@@ -257,12 +300,14 @@ class BodyScan:
     tags: list[tuple[str, int, int]]
     headings: list[RawHeading]
     blocks: list[BlockMark]
+    md_links: list[MdLink]
 
     @classmethod
     def of(cls, text: str) -> "BodyScan":
         masked = mask_code(text)
+        md_links = find_md_links(text, masked) if "](" in text else []
         return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked),
-                   find_blocks(text, masked))
+                   find_blocks(text, masked), md_links)
 
     def for_text(self, text: str) -> "BodyScan | None":
         """This scan re-based onto ``text`` when ``text`` is this body without its leading blank
@@ -280,4 +325,6 @@ class BodyScan:
             [(t, s - cut, e - cut) for t, s, e in self.tags],
             [replace(h, line=h.line - lines) for h in self.headings],
             [replace(b, start=b.start - cut, end=b.end - cut, line=b.line - lines) for b in self.blocks],
+            [replace(l, start=l.start - cut, end=l.end - cut, target_start=l.target_start - cut,
+                     target_end=l.target_end - cut, line=l.line - lines) for l in self.md_links],
         )
