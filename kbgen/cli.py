@@ -70,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.execute()
     hashes = HashMemo(engine.root)
     last = {e["name"]: e for e in engine.cache.read_state("last-report.json").get("snippets", [])}
-    index, docs = _vault_index(args, engine)
+    index, docs, file_problems = _vault_index(args, engine)
     engine.set_references(index.snippet_users())
     refs = index.snippet_references()
     used = {r.name.rsplit("/", 1)[-1] for r in refs}
@@ -109,7 +109,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             lines.append(f"broken    {docs}/{r.note}:{r.line}: {r.name} has no cell titled {r.cell!r} (titles: {titles})")
             problems += 1
     # Everything the build reports about the notes, from the same index and renderer.
-    found = vault_problems(index, engine)
+    found = sorted(file_problems + vault_problems(index, engine), key=lambda p: (p.note, p.line))
     for problem in found:
         lines.append(f"{problem.level:<9} {docs}/{problem}")
     problems += sum(problem.level in ("error", "cycle", "depth", "invalid") for problem in found)
@@ -119,7 +119,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _vault_index(args: argparse.Namespace, engine):  # -> (VaultIndex, docs folder as written)
+def _vault_index(args: argparse.Namespace, engine):  # -> (VaultIndex, docs folder as written, [Problem])
     """The vault index exactly as ``mkdocs build`` makes it: the project's ``mkdocs.yml`` (its
     docs_dir, exclusions and toc slugify) when there is one, else ``--docs`` with kbgen's defaults."""
     from kbgen.vault.index import VaultIndex
@@ -137,12 +137,13 @@ def _vault_index(args: argparse.Namespace, engine):  # -> (VaultIndex, docs fold
             from kbgen.vault.slug import default_slugify
 
             config.mdx_configs.setdefault("toc", {}).setdefault("slugify", default_slugify)
-        notes, attachments = read_vault_files(get_files(config), *heading_slugify(config))
+        found = read_vault_files(get_files(config), *heading_slugify(config), docs_dir=config.docs_dir,
+                                 outside_symlinks=kbgen.config.outside_symlinks if kbgen else "follow")
         docs = Path(config.docs_dir).resolve()
         root = Path(args.root).resolve()
         shown = docs.relative_to(root).as_posix() if docs.is_relative_to(root) else str(docs)
-        return VaultIndex(notes, attachments, engine), shown
-    return VaultIndex.from_dir(Path(args.root, args.docs), snippets=engine), args.docs
+        return VaultIndex(found.notes, found.attachments, engine), shown, found.problems
+    return VaultIndex.from_dir(Path(args.root, args.docs), snippets=engine), args.docs, []
 
 
 def main(argv: list[str] | None = None) -> int:

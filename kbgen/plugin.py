@@ -17,6 +17,7 @@ files and hands each page to the extension. Options (all optional)::
           markdown_defaults: true # add callouts/tasklist/attr_list/md_in_html + unicode toc slugs
           site: true              # add the reader's-site plugin (kbgen-site) with its defaults
           labels: {}              # reader-facing words, e.g. {backlinks: "Linked from"} (kbgen.labels)
+          outside_symlinks: follow # or "refuse": symlinks out of docs_dir are left out and reported
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import re
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
@@ -77,6 +80,9 @@ class KbgenConfig(Config):
     markdown_defaults = c.Type(bool, default=True)
     site = c.Type(bool, default=True)
     labels = c.Type(dict, default={})  # overrides of reader-facing words (keys of kbgen.labels)
+    # A file that is a symlink to a place outside docs_dir: "follow" (MkDocs' behaviour: it is
+    # part of the vault) or "refuse" (left out of the site, reported with its path).
+    outside_symlinks = c.Choice(("follow", "refuse"), default="follow")
 
 
 class KbgenPlugin(BasePlugin[KbgenConfig]):
@@ -161,7 +167,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
     # -- files: index, generated pages -----------------------------------------------
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         self._reported = set()
-        notes, attachments = read_vault_files(files, self.slugify, self.sep)
+        found = read_vault_files(files, self.slugify, self.sep, docs_dir=config.docs_dir,
+                                 outside_symlinks=self.config.outside_symlinks)
+        notes, attachments = found.notes, found.attachments
+        for f in found.rejected:
+            files.remove(f)
+        for problem in found.problems:
+            self._report(problem)
         if self.engine is not None:
             files = self.engine.on_files(files, config)
         self.index = index = VaultIndex(notes, attachments, self.engine)
@@ -329,19 +341,61 @@ def heading_slugify(config: MkDocsConfig) -> tuple[Slugify, str]:
     return toc.get("slugify") or _markdown_default_slugify(), toc.get("separator", "-")
 
 
-def read_vault_files(files: Files, slugify: Slugify, sep: str = "-") -> tuple[list[Note], list[str]]:
+@dataclass
+class VaultFiles:
+    """The vault as read from MkDocs' file list: ``rejected`` files are left out of the site,
+    each with a ``problems`` entry saying why (``file:line``) and what to do."""
+
+    notes: list[Note] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    rejected: list[File] = field(default_factory=list)
+
+
+def read_vault_files(files: Files, slugify: Slugify, sep: str = "-", *, docs_dir: str | None = None,
+                     outside_symlinks: str = "follow") -> VaultFiles:
     """The vault in ``files`` (MkDocs' file list): parsed notes and attachment paths. Generated
-    files and kbgen's own assets are not part of the vault. The build and ``kbgen check`` both
-    read the vault through this function."""
-    notes, attachments = [], []
+    files and kbgen's own assets are not part of the vault. A note that is not UTF-8, a dangling
+    symlink and (with ``outside_symlinks="refuse"``) a symlink leading out of ``docs_dir`` are
+    rejected with one ``file:line`` problem each. The build and ``kbgen check`` both read the
+    vault through this function."""
+    out = VaultFiles()
+    root = os.path.realpath(docs_dir) if docs_dir else None
     for f in files:
         if f.generated_by is not None or f.src_uri.startswith("assets/kbgen/"):
             continue
-        if f.is_documentation_page():
-            notes.append(parse_note(f.src_uri, f.content_string, slugify, sep))
-        elif not f.src_uri.endswith((".js", ".css")):
-            attachments.append(f.src_uri)
-    return notes, attachments
+        why = _unreadable_link(f, root, outside_symlinks == "refuse")
+        if why is None and f.is_documentation_page():
+            try:
+                out.notes.append(parse_note(f.src_uri, f.content_string, slugify, sep))
+                continue
+            except UnicodeDecodeError as exc:
+                raw = Path(f.abs_src_path or "").read_bytes() if f.abs_src_path else b""
+                line = raw.count(b"\n", 0, exc.start) + 1
+                why = (line, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); the note is left "
+                             "out of the site: save it as UTF-8" if raw else "not UTF-8; the note is left out")
+            except OSError as exc:
+                why = (1, f"cannot be read ({exc.strerror or exc}); it is left out of the site")
+        if why is not None:
+            out.problems.append(Problem(f.src_uri, why[0], "invalid", why[1]))
+            out.rejected.append(f)
+        elif not f.is_documentation_page() and not f.src_uri.endswith((".js", ".css")):
+            out.attachments.append(f.src_uri)
+    return out
+
+
+def _unreadable_link(f: File, root: str | None, refuse_outside: bool) -> tuple[int, str] | None:
+    """(line, why) when ``f`` is a dangling symlink, or a symlink out of the vault that is refused."""
+    path = f.abs_src_path
+    if not path or (root is not None and f.src_dir and os.path.realpath(f.src_dir) != root):
+        return None  # not a vault file (a theme's own files)
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return 1, f"dangling symlink (it points to {os.readlink(path) if os.path.islink(path) else real}, which does not exist); it is left out of the site"
+    if refuse_outside and root is not None and os.path.commonpath([root, real]) != root:
+        return 1, ("symlink leading out of the vault (to a file outside docs_dir); refused because "
+                   "`outside_symlinks: refuse`: it is left out of the site")
+    return None
 
 
 def vault_index(config: MkDocsConfig) -> VaultIndex:

@@ -270,7 +270,10 @@ class VaultIndex:
             if not f.is_file() or any(part.startswith(".") for part in rel.split("/")):
                 continue
             if f.suffix.lower() in NOTE_EXTS:
-                notes.append(parse_note(rel, f.read_text(encoding="utf-8"), slugify, sep))
+                try:
+                    notes.append(parse_note(rel, f.read_text(encoding="utf-8"), slugify, sep))
+                except (UnicodeDecodeError, OSError):
+                    continue  # not UTF-8 or unreadable: left out (the build reports it, file:line)
             else:
                 atts.append(rel)
         return cls(notes, atts, snippets)

@@ -35,11 +35,56 @@ _CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
 _ATTR_ID = re.compile(r"[ \t]*\{[:]?[ \t]*#([\w\-:.]+)[^}]*\}[ \t]*$")
 
 
+#: Frontmatter whose aliases would expand to more values than this is refused, unexpanded.
+MAX_YAML_VALUES = 10_000
+
+
+def yaml_alias_bomb(block: str) -> tuple[int, str] | None:
+    """(1-based line in ``block``, message) when the YAML ``block``'s aliases (``*name``) would
+    expand to more than :data:`MAX_YAML_VALUES` values (a "billion laughs" bomb); else None.
+    Counts on the composed node graph, where each anchor is one node: nothing is expanded."""
+    if "*" not in block or "&" not in block:
+        return None
+    try:
+        root = yaml.compose(block, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return None  # malformed: reported as such
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a recursive alias counts once
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > MAX_YAML_VALUES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_YAML_VALUES:
+                    break
+        sizes[key] = total
+        return total
+
+    if root is None or size(root) <= MAX_YAML_VALUES:
+        return None
+    line = next((i + 1 for i, l in enumerate(block.split("\n")) if "&" in l), 1)
+    return line, (f"frontmatter refused: its YAML aliases would expand to more than {MAX_YAML_VALUES:,} values "
+                  "(an alias bomb); it is ignored, the note builds without it")
+
+
 def split_frontmatter(text: str) -> tuple[dict, str, int]:
-    """Split ``text`` into (frontmatter dict, body, number of lines the frontmatter took)."""
+    """Split ``text`` into (frontmatter dict, body, number of lines the frontmatter took).
+    Malformed YAML: ``({}, text, 0)``; an alias bomb: ``({}, body, lines)`` (never expanded)."""
     m = _FRONTMATTER.match(text)
     if not m:
         return {}, text, 0
+    if yaml_alias_bomb(m.group(1) or ""):
+        return {}, text[m.end():], text[: m.end()].count("\n")
     try:
         meta = yaml.load(m.group(1) or "", Loader=_YAML_LOADER) or {}
     except yaml.YAMLError:
