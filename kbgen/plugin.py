@@ -23,25 +23,23 @@ files and hands each page to the extension. Options (all optional)::
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
-from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.config import KbgenConfig
 from kbgen.labels import labels_for
 from kbgen.vault import pages
+from kbgen.vault.graph import graph_data_js
 from kbgen.vault.index import Note, VaultIndex, parse_note
 from kbgen.vault.problems import source_problems
 from kbgen.vault.mdext import VaultExtension
@@ -65,26 +63,6 @@ DEFAULT_EXTENSIONS: dict[str, dict] = {
 }
 
 
-class KbgenConfig(Config):
-    unresolved = c.Choice(("info", "warn"), default="info")
-    snippets_dir = c.Type(str, default="snippets")
-    snippet_timeout = c.Type((int, float), default=60)
-    execute = c.Type(bool, default=True)  # false: snippets are not run, pages show their source only
-    snippet_memory_mb = c.Optional(c.Type(int))  # address-space cap per snippet; None: RAM / jobs, 0: none
-    tags_dir = c.Type(str, default="tags")
-    graph_page = c.Type(str, default="graph.md")
-    local_graph = c.Type(bool, default=True)
-    backlinks = c.Type(bool, default=True)
-    home_page = c.Type(bool, default=True)
-    folder_pages = c.Type(bool, default=True)
-    markdown_defaults = c.Type(bool, default=True)
-    site = c.Type(bool, default=True)
-    labels = c.Type(dict, default={})  # overrides of reader-facing words (keys of kbgen.labels)
-    # A file that is a symlink to a place outside docs_dir: "follow" (MkDocs' behaviour: it is
-    # part of the vault) or "refuse" (left out of the site, reported with its path).
-    outside_symlinks = c.Choice(("follow", "refuse"), default="follow")
-
-
 class KbgenPlugin(BasePlugin[KbgenConfig]):
     """Registered as ``kbgen`` (entry point ``mkdocs.plugins``).
 
@@ -104,6 +82,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._page_url = ""
         self._command = "build"
         self._frozen = False  # gc.freeze() in effect (between on_files and the end of the build)
+        self._after_title: dict[str, list[str]] = {}  # src_uri -> HTML to put under the page title
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup also keeps this instance across `mkdocs serve` rebuilds.
@@ -210,7 +189,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         for dest, src in ((GRAPH_JS, "graph.js"), (GRAPH_CSS, "graph.css")):
             if files.get_file_from_path(dest) is None:
                 files.append(File.generated(config, dest, abs_src_path=str(ASSETS / src)))
-        files.append(File.generated(config, GRAPH_DATA, content=self._graph_data(files)))
+        files.append(File.generated(config, GRAPH_DATA, content=graph_data_js(index, lambda p: _dest_uri(files, p))))
         self._freeze_heap()
         return files
 
@@ -231,27 +210,6 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     def on_build_error(self, error: Exception) -> None:
         self._unfreeze_heap()
-
-    def _graph_data(self, files: Files) -> str:
-        """``window.kbgenGraph``: nodes (id = vault path, t = title, u = URL from the site root,
-        d = description) and links (pairs of node indices, undirected)."""
-        assert self.index is not None
-        index = self.index
-        order = {p: i for i, p in enumerate(index.notes)}
-        nodes = []
-        for p, n in index.notes.items():
-            f = files.get_file_from_path(p)
-            node = {"id": p, "t": n.title, "u": f.dest_uri if f else p}
-            if n.description:
-                node["d"] = n.description[:200]
-            nodes.append(node)
-        links = set()
-        for p in index.notes:
-            for q in index.outlinks(p):
-                a, b = order[p], order[q]
-                links.add((min(a, b), max(a, b)))
-        data = {"nodes": nodes, "links": sorted(links)}
-        return "window.kbgenGraph = " + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + ";\n"
 
     # -- pages -----------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -274,7 +232,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         url = self._urls.get(target)
         return None if url is None else get_relative_url(url, self._page_url)
 
-    def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    def _page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if self.renderer is not None:
             for p in self.renderer.problems:
                 self._report(p)
@@ -286,9 +244,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         if index is None or note is None:
             return html
         if self.config.tags_dir:
-            bar = self._tag_bar(note, page, files)
-            m = re.search(r"</h1>", html)
-            html = html[: m.end()] + bar + html[m.end():] if m else bar + html
+            tags_dir = self.config.tags_dir
+            self.after_title(page, pages.tag_bar_html(
+                note.frontmatter, lambda t: self._url_for(f"{tags_dir}/{tag_slug(t)}.md", note.path)))
         if self.config.local_graph and self.config.graph_page:
             html += pages.local_graph_html(note.path, self.labels)
         if self.config.backlinks:
@@ -296,17 +254,23 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                                          lambda p: self._url_for(p, note.path))
         return html
 
-    def _tag_bar(self, note, page: Page, files: Files) -> str:
-        """Frontmatter tags as links to their tag pages (inline tags are linked in place)."""
-        links = []
-        for t in note.tags:
-            if t not in _frontmatter_tags(note.frontmatter):
-                continue
-            f = files.get_file_from_path(f"{self.config.tags_dir}/{tag_slug(t)}.md")
-            if f is not None:
-                href = get_relative_url(f.url, page.url)
-                links.append(f'<a class="kb-tag" href="{escape(href)}">#{escape(t)}</a>')
-        return f'\n<p class="kb-tags">{" ".join(links)}</p>\n' if links else ""
+    # -- one step puts every plugin's per-page additions under the page title --------
+    def after_title(self, page: Page, html: str) -> None:
+        """Queue ``html`` to go right after the page's ``<h1>`` (or at the top when it has none).
+        kbgen-site's banner goes through here too (see :func:`after_title`)."""
+        if html:
+            self._after_title.setdefault(page.file.src_uri, []).append(html)
+
+    @event_priority(-100)  # after every plugin's own on_page_content
+    def _insert_after_title(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        parts = self._after_title.pop(page.file.src_uri, None)
+        if not parts:
+            return html
+        block = "\n" + "".join(parts)
+        m = _H1_END.search(html)
+        return block + html if m is None else html[: m.end()] + block + html[m.end():]
+
+    on_page_content = CombinedEvent(_page_content, _insert_after_title)
 
     def _report(self, p: Problem) -> None:
         if p in self._reported:
@@ -398,16 +362,34 @@ def _unreadable_link(f: File, root: str | None, refuse_outside: bool) -> tuple[i
     return None
 
 
+_H1_END = re.compile(r"</h1>", re.I)
+
+
+def _dest_uri(files: Files, path: str) -> str:
+    f = files.get_file_from_path(path)
+    return f.dest_uri if f is not None else path
+
+
+def _kbgen(config: MkDocsConfig) -> "KbgenPlugin":
+    for plugin in config.plugins.values():
+        if isinstance(plugin, KbgenPlugin):
+            return plugin
+    raise PluginError("this plugin works with the 'kbgen' plugin: add `- kbgen` to plugins in mkdocs.yml")
+
+
+def after_title(config: MkDocsConfig, page: Page, html: str) -> None:
+    """For other plugins: put ``html`` under the page's title, in kbgen's one insertion step."""
+    _kbgen(config).after_title(page, html)
+
+
 def vault_index(config: MkDocsConfig) -> VaultIndex:
     """The build's :class:`VaultIndex`, for other plugins (read it from ``on_files`` with a
     priority below 0, or any later event). Raises ``PluginError`` when ``kbgen`` is not in the
     build or has not indexed the vault yet."""
-    for plugin in config.plugins.values():
-        if isinstance(plugin, KbgenPlugin):
-            if plugin.index is None:
-                raise PluginError("kbgen has not indexed the vault yet: read the index after kbgen's on_files")
-            return plugin.index
-    raise PluginError("this plugin reads the vault index of the 'kbgen' plugin: add `- kbgen` to plugins in mkdocs.yml")
+    plugin = _kbgen(config)
+    if plugin.index is None:
+        raise PluginError("kbgen has not indexed the vault yet: read the index after kbgen's on_files")
+    return plugin.index
 
 
 def _without_embedded_headings(items: list) -> list:
@@ -431,13 +413,6 @@ def _without_embedded_headings(items: list) -> list:
         (stack[-1].children if stack else roots).append(entry)
         stack.append(entry)
     return roots
-
-
-def _frontmatter_tags(meta: dict) -> set[str]:
-    value = meta.get("tags") or meta.get("tag") or []
-    if isinstance(value, str):
-        value = value.split(",")
-    return {str(t).strip().lstrip("#") for t in value if t}
 
 
 def _user_set_font(config: MkDocsConfig) -> bool:

@@ -55,3 +55,12 @@ def test_both_tables_have_the_same_keys_and_overrides_are_checked() -> None:
     assert labels_for(None)["backlinks"] == "Backlinks"
     with pytest.raises(ValueError, match="unknown label 'nxet'"):
         labels_for("en", {"nxet": "x"})
+
+
+def test_additions_under_the_title_come_in_one_place(site: Path) -> None:
+    html = (site / "basics/Attention.html").read_text(encoding="utf-8")
+    after = html.split("</h1>", 1)[1]
+    banner, tags = after.find('class="kb-path"'), after.find('class="kb-tags"')
+    first_paragraph = after.find("Attention mixes values")
+    assert 0 <= banner < first_paragraph and 0 <= tags < first_paragraph
+    assert html.count('class="kb-tags"') == 1 and html.count('class="kb-path"') == 1

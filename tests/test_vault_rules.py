@@ -334,3 +334,18 @@ def test_markdown_links_and_images_resolve_like_wikilinks(built) -> None:
     assert "Markdown links.md:6: unresolved image ![missing picture](nowhere.png)" in log
     assert "Markdown links.md:6: unresolved link [missing note](Nowhere.md)" in log
     assert "Markdown links" in content(page(site, "Headings.html"))  # a backlink, like a wikilink's
+
+
+def test_hover_previews_carry_the_opening_of_notes_and_linked_sections(built) -> None:
+    site, _ = built
+    import json
+
+    data = (site / "assets/kbgen/graph-data.js").read_text(encoding="utf-8")
+    graph = json.loads(data[len("window.kbgenGraph = "):].rstrip().rstrip(";"))
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes["Blocks.md"]["x"].startswith("A paragraph that ends with an id one two")  # no markup, no ^ids
+    headings = nodes["Headings.md"]
+    assert headings["s"]["what-is-attention"] == "text"  # a linked section: its own opening
+    assert headings["s"]["same_1"] == "b-same" and headings["s"]["same"] == "a-same"
+    assert "Headings" not in headings["x"].split()[0:1]  # the title heading is not repeated
+    assert "kb-preview__text" in (site / "assets/kbgen/graph.js").read_text(encoding="utf-8")

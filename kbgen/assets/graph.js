@@ -204,7 +204,8 @@
     }, { passive: false });
   };
 
-  /* Hover previews: a link to a note shows the note's title and description. */
+  /* Hover previews: a link to a note shows its title, description and opening text; a link to a
+   * section shows that section's opening text (n.x, n.s[id] from graph-data.js: offline). */
   var byUrl = null, preview = null;
   function pageKey(href) {
     var u = new URL(href, location.href);
@@ -230,6 +231,9 @@
     preview.textContent = "";
     var t = document.createElement("strong"); t.textContent = n.t; preview.appendChild(t);
     if (n.d) { var d = document.createElement("div"); d.textContent = n.d; preview.appendChild(d); }
+    var frag = a.hash ? decodeURIComponent(a.hash.slice(1)) : "";
+    var text = (frag && n.s && n.s[frag]) || n.x;
+    if (text) { var x = document.createElement("p"); x.className = "kb-preview__text"; x.textContent = text; preview.appendChild(x); }
     var r = a.getBoundingClientRect();
     preview.style.left = Math.min(r.left + window.scrollX, window.scrollX + document.documentElement.clientWidth - 320) + "px";
     preview.style.top = (r.bottom + window.scrollY + 6) + "px";

@@ -18,8 +18,6 @@ import re
 from html import escape
 from pathlib import Path
 
-from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
@@ -28,7 +26,8 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from kbgen.labels import Labels, labels_for
-from kbgen.plugin import vault_index
+from kbgen.site.config import SiteConfig
+from kbgen.plugin import after_title, vault_index
 from kbgen.site import banner, math, searchview
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path
@@ -46,36 +45,6 @@ SITE_ASSETS = {
     "vendor/iframe-worker/LICENSE": "assets/kbgen/vendor/iframe-worker/LICENSE",
 }
 POLYFILL = "assets/kbgen/vendor/iframe-worker/shim.js"
-
-class SiteConfig(Config):
-    """Options of ``kbgen-site`` (all optional)."""
-
-    #: Folder of the level pages; a vault without it gets no learning-path features.
-    path_dir = c.Type(str, default="learning-path")
-    #: Level page names (file stems) in path order; other level pages follow by ``order:``/name.
-    levels = c.ListOfItems(c.Type(str), default=[])
-    #: Generate ``nav`` from the path (ignored when mkdocs.yml has its own ``nav``).
-    path_nav = c.Type(bool, default=True)
-    #: Nav section title of the path's overview page (``<path_dir>/index.md``); "" = the
-    #: ``path_title`` label of the site's language ("Learning path", "学习路径").
-    path_title = c.Type(str, default="")
-    #: Nav section titles for top-level folders off the path, e.g. ``{snippets: 代码片段}``.
-    section_titles = c.Type(dict, default={})
-    #: Folders whose pages stay out of the nav except their ``index.md`` (e.g. tag pages).
-    nav_index_only = c.ListOfItems(c.Type(str), default=[])
-    #: Level / prerequisites / next-step banner on each note.
-    banner = c.Type(bool, default=True)
-    #: Fail the build when a prerequisite comes at or after its note on the path.
-    check_prerequisites = c.Type(bool, default=True)
-    #: Render TeX math to MathML at build time (adds ``pymdownx.arithmatex`` when missing).
-    math = c.Type(bool, default=True)
-    #: Elements with any of these classes get ``data-search-exclude`` (snippet outputs).
-    search_exclude_classes = c.ListOfItems(
-        c.Type(str), default=["kb-snippet-output", "kb-output", "kb-caption", "jp-OutputArea", "jp-Cell-outputWrapper"]
-    )
-    #: Overrides of reader-facing words (keys of :mod:`kbgen.labels`), e.g. ``{next: "Next up"}``.
-    labels = c.Type(dict, default={})
-
 
 class KbSitePlugin(BasePlugin[SiteConfig]):
     """Learning-path nav/banners/checks, build-time math, offline assets, reader's JS/CSS."""
@@ -190,7 +159,8 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             top += banner.progress_box(level.name, self.labels)
         elif self.config.banner and self.index is not None and src in self.index.notes:
             top += self._note_banner(src, page, files)
-        return _after_h1(html, top)
+        after_title(config, page, top)
+        return html
 
     # -- search: index a light copy of the page (same index, a fraction of the parsing) ----
     @event_priority(60)  # before Material's search plugin (priority 0) indexes page.content
@@ -248,17 +218,6 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             return f"<{m.group(1)}{m.group(2)} data-search-exclude{m.group(3)}>"
 
         return pattern.sub(add, html)
-
-
-_H1_END = re.compile(r"</h1>", re.I)
-
-
-def _after_h1(html: str, block: str) -> str:
-    """Insert ``block`` right after the page's first ``<h1>`` (or at the top when none)."""
-    m = _H1_END.search(html)
-    if m is None:
-        return block + html
-    return html[: m.end()] + "\n" + block + html[m.end():]
 
 
 _NB_MARKDOWN = re.compile(

@@ -30,6 +30,27 @@ def backlinks_html(index: VaultIndex, path: str, labels: Labels, href: Callable[
             f"{body}</section>\n")
 
 
+def frontmatter_tags(meta: dict) -> list[str]:
+    """The tags a note's frontmatter lists (``tags:``/``tag:``, a list or a comma-separated text)."""
+    value = meta.get("tags") or meta.get("tag") or []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        value = [value]
+    return [str(t).strip().lstrip("#") for t in value if t is not None and str(t).strip()]
+
+
+def tag_bar_html(meta: dict, tag_href: Callable[[str], str | None]) -> str:
+    """The frontmatter tags shown under a note's title, each a link to its tag page
+    (``tag_href(tag)`` = URL or None); inline tags are linked where they are written."""
+    links = []
+    for t in dict.fromkeys(frontmatter_tags(meta)):
+        href = tag_href(t)
+        if href is not None:
+            links.append(f'<a class="kb-tag" href="{escape(href)}">#{escape(t)}</a>')
+    return f'\n<p class="kb-tags">{" ".join(links)}</p>\n' if links else ""
+
+
 def tag_pages(index: VaultIndex, tags_dir: str, labels: Labels) -> dict[str, str]:
     """Vault path -> Markdown of ``<tags_dir>/index.md`` and one page per tag (nested tags too)."""
     tags = index.tags()
