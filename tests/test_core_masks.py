@@ -141,6 +141,15 @@ def test_2d_mask_matching_query_length_is_a_per_query_mask(need_weights: bool) -
 
 
 @pytest.mark.parametrize("need_weights", [False, True])
+def test_1d_mask_is_one_key_mask_for_all(need_weights: bool) -> None:
+    ours, ref = nn_pair()
+    x = torch.randn(2, 5, D, dtype=DT)
+    keep = torch.tensor([True, True, False, True, False])
+    expected, _ = ref(x, x, x, key_padding_mask=~keep.expand(2, 5))
+    torch.testing.assert_close(ours(x, mask=keep, need_weights=need_weights)[0], expected)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
 def test_ambiguous_2d_mask_is_rejected(need_weights: bool) -> None:
     """B == Lq: [B, Lk] and [Lq, Lk] differ; never silently pick one."""
     ours, _ = nn_pair()
