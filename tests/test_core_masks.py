@@ -93,12 +93,13 @@ def test_float_mask_is_a_bias_not_a_keep_flag() -> None:
     torch.testing.assert_close(fused_attention(q, k, v, mask=bias), ref)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, DT])
 @pytest.mark.parametrize("need_weights", [False, True])
 @pytest.mark.parametrize("form", FORMS)
-def test_fully_masked_rows_are_zero_with_finite_grads(need_weights: bool, form: str) -> None:
+def test_fully_masked_rows_are_zero_with_finite_grads(dtype: torch.dtype, need_weights: bool, form: str) -> None:
     torch.manual_seed(0)
-    mha = MultiHeadAttention(D, 2).to(DT)
-    x = torch.randn(B, 4, D, dtype=DT, requires_grad=True)
+    mha = MultiHeadAttention(D, 2).to(dtype)
+    x = torch.randn(B, 4, D, dtype=dtype, requires_grad=True)
     keep = torch.ones(B, 1, 4, 4, dtype=torch.bool)
     keep[1, 0, 2] = False  # query 2 of sequence 1 sees nothing
     out, _ = mha(x, mask=as_form(keep, form), need_weights=need_weights)
