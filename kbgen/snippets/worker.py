@@ -444,7 +444,9 @@ class _Runner:
         preloaded = {f for m in list(sys.modules.values()) if isinstance(f := getattr(m, "__file__", None), str)}
         self._setup_matplotlib()
         sys.addaudithook(self._audit)
-        os.open = self.guarded_os_open(os.open)
+        import posix
+
+        os.open = posix.open = self.guarded_os_open(posix.open)
         g: dict[str, Any] = {"__name__": "__main__", "__file__": self.path, "__builtins__": builtins}
         cells: list[CellResult] = []
         error: RunError | None = None
