@@ -14,7 +14,9 @@ from kbgen.contracts import SnippetRefError, SnippetValue
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache
 from kbgen.snippets.contract import Outcome, RunResult
-from kbgen.snippets.executor import Executor, available_cores, default_memory_mb, discover
+from kbgen.snippets.executor import (
+    BackendFactory, Executor, available_cores, default_memory_mb, discover, fork_server_backend,
+)
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet, load_snippet, validate
 from kbgen.snippets.render import relative_url
@@ -58,6 +60,7 @@ class SnippetEngine:
         output_limit: int | None = None,
         live: bool = False,
         execution: bool = True,
+        backend: BackendFactory = fork_server_backend,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
@@ -65,7 +68,8 @@ class SnippetEngine:
         if memory_limit_mb is None:
             memory_limit_mb = default_memory_mb(jobs)
         self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
-                                 memory_limit_mb or None, output_limit, finalize=_write_notebook)
+                                 memory_limit_mb or None, output_limit, finalize=_write_notebook,
+                                 backend=backend)
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
