@@ -162,3 +162,19 @@ def test_nested_folder_change_under_rglob(tmp_path: Path, sig: Path) -> None:
     assert text(build(root, sig)["lister.py"]) == "['deep.txt', 'values.txt']\n"
     write(root / "data/sub/deeper.txt", "y\n")
     assert text(build(root, sig)["lister.py"]) == "['deep.txt', 'deeper.txt', 'values.txt']\n"
+
+
+def test_import_machinery_listings_are_not_dependencies(tmp_path: Path, sig: Path) -> None:
+    body = ("# %% show\nimport importlib.metadata, pkgutil\n"
+            "print(len(list(importlib.metadata.distributions())) > 0)\n"
+            "print(sorted(m.name for m in pkgutil.iter_modules(['fakecore'])))\n")
+    root = make_project(tmp_path / "p", {"meta.py": body})
+    first = build(root, sig)["meta.py"]
+    assert text(first) == "True\n['a', 'b', 'c']\n"
+    assert first.result is not None and list(first.result.deps.listings) == ["fakecore"]  # the explicit listing only
+    (root / "snippets/new_one.py").write_text("# %% a\nprint(1)\n")
+    (root / "notes.txt").write_text("a new file in the project root\n")
+    assert build(root, sig)["meta.py"].status == "cached"
+    (root / "fakecore/d.py").write_text("D = 1\n")
+    again = build(root, sig)["meta.py"]
+    assert again.status == "executed" and text(again) == "True\n['a', 'b', 'c', 'd']\n"
