@@ -26,6 +26,7 @@ import logging
 import re
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
@@ -42,6 +43,9 @@ from kbgen.vault.lint import note_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import Problem, Renderer, tag_slug
 from kbgen.vault.slug import default_slugify
+
+if TYPE_CHECKING:  # imported when a snippets folder exists (see _snippet_engine)
+    from kbgen.snippets.engine import SnippetEngine
 
 log = logging.getLogger("mkdocs.plugins.kbgen")
 
@@ -84,7 +88,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     def __init__(self) -> None:
         self.index: VaultIndex | None = None
-        self.engine = None
+        self.engine: SnippetEngine | None = None
         self.renderer: Renderer | None = None
         self.ext: VaultExtension | None = None
         self._reported: set[Problem] = set()
@@ -139,7 +143,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 ensure_site_plugin(config)
         return config
 
-    def _snippet_engine(self, config: MkDocsConfig):
+    def _snippet_engine(self, config: MkDocsConfig) -> "SnippetEngine | None":
         root = Path(config.config_file_path or ".").resolve().parent
         snippets_dir = root / self.config.snippets_dir
         if not snippets_dir.is_dir():
@@ -178,7 +182,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             if a.abs_path is not None:
                 add(File.generated(config, a.src_uri, abs_src_path=str(a.abs_path)))
             else:
-                add(File.generated(config, a.src_uri, content=a.content))
+                add(File.generated(config, a.src_uri, content=a.content if a.content is not None else ""))
         for uri in engine.page_uris():
             add(File.generated(config, uri, content=""))
         engine.set_urls(added)
@@ -376,7 +380,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 self.engine.close()
 
     def on_serve(self, server, config: MkDocsConfig, builder):
-        paths = self.engine.watch_paths() if self.engine is not None else []
+        paths: list[Path] = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
         return server
