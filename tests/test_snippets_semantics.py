@@ -100,3 +100,18 @@ def test_undecodable_snippet_fails_with_file_and_line(tmp_path: Path, data: byte
     assert first.startswith(f"snippets/bad.py:{line}: SyntaxError:") and shown in first, first
     assert "Traceback" not in o.message and str(root) not in o.message
     assert out["fine.py"].status == "executed"
+
+
+def test_an_engine_fault_is_reported_at_the_snippet_not_as_a_traceback(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", {"a.py": "# %% a\nprint('a')\n", "b.py": "# %% b\nprint('b')\n"})
+    e = engine(root, preload=(), jobs=1)
+
+    def broken(snippet, result, run_dir) -> None:  # a fault of kbgen's own, for one snippet
+        if snippet.name == "a.py":
+            raise OSError(f"disk trouble at {root}/.cache/kbgen/x")
+
+    e.executor.finalize = broken
+    out = e.execute()
+    assert out["a.py"].status == "failed"
+    assert out["a.py"].message == "snippets/a.py:1: kbgen could not run or record this snippet (OSError: disk trouble at .cache/kbgen/x)\n"
+    assert out["b.py"].status == "executed"

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from kbgen.snippets.cache import Cache, HashMemo, current_hashes
+from kbgen.snippets.cache import Cache, CacheRemovedError, HashMemo, current_hashes
 from kbgen.snippets.contract import LOG_FILE, Outcome, Progress, RunRequest, RunResult, cache_key
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
 from kbgen.snippets.model import Snippet
@@ -137,7 +137,7 @@ class Executor:
                 try:
                     self._server.start()  # paid once: preloads torch/numpy/matplotlib
                     with ThreadPoolExecutor(workers) as pool:
-                        for o in pool.map(lambda t: self._execute(*t), todo):
+                        for o in pool.map(lambda t: self._execute_contained(*t), todo):
                             outcomes[o.snippet.name] = o
                 finally:
                     self._server.close()
@@ -163,6 +163,22 @@ class Executor:
             return min(4.0, max(1.0, os.getloadavg()[0] / available_cores()))
         except OSError:
             return 1.0
+
+    def _execute_contained(self, s: Snippet, key: str, reason: str) -> Outcome:
+        """``_execute``, with any fault of kbgen's own reported at the snippet (``file:line:
+        message``, project-relative paths) instead of a traceback that ends the build. A cache
+        folder removed mid-build still ends it, with its one message."""
+        try:
+            return self._execute(s, key, reason)
+        except CacheRemovedError:
+            raise
+        except Exception as e:  # noqa: BLE001 - contained: the other snippets go on
+            if not self.cache.present():
+                raise self.cache.removed_error() from e
+            text = f"{type(e).__name__}: {e}".replace(str(self.root) + os.sep, "")
+            msg = f"{self.rel(s.path)}:1: kbgen could not run or record this snippet ({text})\n"
+            log.debug("kbgen: internal fault running %s", s.name, exc_info=True)
+            return Outcome(s, "failed", 0.0, None, None, message=msg, reason=reason)
 
     def _execute(self, s: Snippet, key: str, reason: str) -> Outcome:
         assert self._server is not None
