@@ -28,6 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
@@ -45,6 +46,9 @@ from kbgen.vault.problems import source_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import EMBED_HEADING_PREFIX, Problem, Renderer, tag_slug
 from kbgen.vault.slug import Slugify, default_slugify
+
+if TYPE_CHECKING:  # imported when a snippets folder exists (see _snippet_engine)
+    from kbgen.snippets.engine import SnippetEngine
 
 log = logging.getLogger("mkdocs.plugins.kbgen")
 
@@ -72,7 +76,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     def __init__(self) -> None:
         self.index: VaultIndex | None = None
-        self.engine = None
+        self.engine: SnippetEngine | None = None
         self.renderer: Renderer | None = None
         self.ext: VaultExtension | None = None
         self._reported: set[Problem] = set()
@@ -130,7 +134,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             ensure_site_plugin(config)
         return config
 
-    def _snippet_engine(self, config: MkDocsConfig):
+    def _snippet_engine(self, config: MkDocsConfig) -> "SnippetEngine | None":
         root = Path(config.config_file_path or ".").resolve().parent
         snippets_dir = root / self.config.snippets_dir
         if not snippets_dir.is_dir():
@@ -143,6 +147,46 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             live=self._command == "serve", execution=self.config.execute,
         )
 
+    # -- snippets: executed in on_files, their pages filled once references are known --
+    def _add_snippet_files(self, files: Files, config: MkDocsConfig) -> Files:
+        """Run the snippets (cached) and add their pages, figures and downloads to ``files``."""
+        from kbgen.snippets.cache import CacheRemovedError
+
+        engine = self.engine
+        assert engine is not None
+        try:
+            engine.run()
+        except CacheRemovedError as e:
+            raise PluginError(str(e)) from None
+        added: dict[str, str] = {}
+
+        def add(f: File) -> None:
+            existing = files.get_file_from_path(f.src_uri)
+            if existing is not None:
+                log.warning("kbgen: %s exists in docs/ and shadows the generated snippet file", f.src_uri)
+                f = existing
+            else:
+                files.append(f)
+            added[f.src_uri] = f.url
+
+        for a in engine.artifacts():
+            if a.abs_path is not None:
+                add(File.generated(config, a.src_uri, abs_src_path=str(a.abs_path)))
+            else:
+                add(File.generated(config, a.src_uri, content=a.content if a.content is not None else ""))
+        for uri in engine.page_uris():
+            add(File.generated(config, uri, content=""))
+        engine.set_urls(added)
+        return files
+
+    def _fill_snippet_pages(self, files: Files) -> None:
+        if self.engine is None:
+            return
+        for uri, markdown in self.engine.pages().items():
+            f = files.get_file_from_path(uri)
+            if f is not None and f.generated_by is not None:
+                f.content_string = markdown
+
     # -- files: index, generated pages -----------------------------------------------
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         self._reported = set()
@@ -154,12 +198,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         for problem in found.problems:
             self._report(problem)
         if self.engine is not None:
-            files = self.engine.on_files(files, config)
+            files = self._add_snippet_files(files, config)
         self.index = index = VaultIndex(notes, attachments, self.engine)
         assert self.renderer is not None
         self.renderer.index, self.renderer.snippets = index, self.engine
         if self.engine is not None and hasattr(self.engine, "set_references"):  # SnippetReferenceSink
             self.engine.set_references(index.snippet_users())
+        self._fill_snippet_pages(files)
         for problem in source_problems(index):
             self._report(problem)
 
@@ -288,7 +333,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._unfreeze_heap()
         if self.engine is not None:
             try:
-                self.engine.on_post_build(config.site_dir)
+                self.engine.write_report(config.site_dir)
+                if self.engine.fails_build():
+                    raise PluginError(self.engine.failure_message())
             finally:
                 self.engine.close()
 
