@@ -26,3 +26,6 @@ class KbgenConfig(Config):
     # A file that is a symlink to a place outside docs_dir: "follow" (MkDocs' behaviour: it is
     # part of the vault) or "refuse" (left out of the site, reported with its path).
     outside_symlinks = c.Choice(("follow", "refuse"), default="follow")
+    # *.ipynb in the vault become pages through mkdocs-jupyter (added when mkdocs.yml does not
+    # list it), linkable and embeddable with wikilinks.
+    notebooks = c.Type(bool, default=True)

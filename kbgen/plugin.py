@@ -128,6 +128,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             self.engine.labels = self.labels  # snippet pages speak the site's language
         if self.engine is not None and "pymdownx.superfences" in exts:
             self.engine.enable_highlight_memo(config.mdx_configs)
+        if self.config.notebooks:
+            _ensure_notebook_plugin(config)
         if self.config.site:
             from kbgen.site import ensure_site_plugin
 
@@ -261,7 +263,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         assert self.ext is not None and self.index is not None
         src = page.file.src_uri
         note = self.index.notes.get(src)
-        if note is None:
+        if note is None or src.lower().endswith(".ipynb"):  # mkdocs-jupyter renders notebooks
             self.ext.set_page(None)
             return markdown
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
@@ -376,7 +378,8 @@ def read_vault_files(files: Files, slugify: Slugify, sep: str = "-", *, docs_dir
         if f.generated_by is not None or f.src_uri.startswith("assets/kbgen/"):
             continue
         why = _unreadable_link(f, root, outside_symlinks == "refuse")
-        if why is None and f.is_documentation_page():
+        is_note = f.is_documentation_page() or f.src_uri.lower().endswith(".ipynb")
+        if why is None and is_note:
             try:
                 out.notes.append(parse_note(f.src_uri, f.content_string, slugify, sep))
                 continue
@@ -390,7 +393,7 @@ def read_vault_files(files: Files, slugify: Slugify, sep: str = "-", *, docs_dir
         if why is not None:
             out.problems.append(Problem(f.src_uri, why[0], "invalid", why[1]))
             out.rejected.append(f)
-        elif not f.is_documentation_page() and not f.src_uri.endswith((".js", ".css")):
+        elif not is_note and not f.src_uri.endswith((".js", ".css")):
             out.attachments.append(f.src_uri)
     return out
 
@@ -460,6 +463,28 @@ def _without_embedded_headings(items: list) -> list:
         (stack[-1].children if stack else roots).append(entry)
         stack.append(entry)
     return roots
+
+
+def _ensure_notebook_plugin(config: MkDocsConfig) -> None:
+    """Add mkdocs-jupyter (notebooks only, not executed) when the vault holds ``*.ipynb`` and
+    mkdocs.yml does not configure it: each notebook becomes a page, linkable like a note."""
+    if any(name in ("mkdocs-jupyter", "mkdocs_jupyter") or type(p).__module__.startswith("mkdocs_jupyter")
+           for name, p in config.plugins.items()):
+        return
+    has_notebooks = any(name.lower().endswith(".ipynb") and not any(part.startswith(".") for part in dirpath.split(os.sep))
+                        for dirpath, _dirs, names in os.walk(config.docs_dir) for name in names)
+    if not has_notebooks:
+        return
+    try:
+        from mkdocs_jupyter.plugin import Plugin as NotebookPlugin  # type: ignore[import-untyped]
+    except ImportError:
+        log.warning("kbgen: the vault has *.ipynb notebooks; install mkdocs-jupyter to make them pages")
+        return
+    plugin = NotebookPlugin()
+    errors, _warnings = plugin.load_config({"include": ["*.ipynb"], "execute": False}, config.config_file_path)
+    for key, err in errors:
+        raise PluginError(f"kbgen: mkdocs-jupyter: {key}: {err}")
+    config.plugins["mkdocs-jupyter"] = plugin
 
 
 def _user_set_font(config: MkDocsConfig) -> bool:

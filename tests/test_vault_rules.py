@@ -3,6 +3,7 @@ vault (``plugins: [kbgen]`` only) and checked in the HTML."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from html import unescape
@@ -132,6 +133,16 @@ MD_LINKS = """# Markdown links
 ![missing picture](nowhere.png) [missing note](Nowhere.md) `[in code](Nowhere.md)`
 """
 
+NOTEBOOK = json.dumps({
+    "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Demo notebook\n", "\n", "Intro text."]},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": ["x = 41 + 1\n", "print(x)"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["## Second part\n", "\n", "NOTEBOOK-SECOND-PART"]},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
+    "nbformat": 4, "nbformat_minor": 5,
+})
+
 ODD = "# Odd\n\n[[Q&A (draft) 'v2'!]] #odd\n"
 
 
@@ -167,6 +178,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "Odd.md": ODD,
         "Markdown links.md": MD_LINKS,
         "attachments/pic.png": "not really a png",
+        "notebooks/Demo notebook.ipynb": NOTEBOOK,
+        "Uses notebook.md": "# Uses notebook\n\n[[Demo notebook]] [[Demo notebook.ipynb#Second part]]\n\n![[Demo notebook#Second part]]\n",
         "Q&A (draft) 'v2'!.md": "---\ntags: [odd]\n---\n# Q&A (draft) 'v2'!\n\nBack to [[Odd]].\n",
         unicodedata.normalize("NFD", "Café.md"): "# Café (NFD file name)\n",
         "Straße.md": "# Straße\n",
@@ -349,3 +362,15 @@ def test_hover_previews_carry_the_opening_of_notes_and_linked_sections(built) ->
     assert headings["s"]["same_1"] == "b-same" and headings["s"]["same"] == "a-same"
     assert "Headings" not in headings["x"].split()[0:1]  # the title heading is not repeated
     assert "kb-preview__text" in (site / "assets/kbgen/graph.js").read_text(encoding="utf-8")
+
+
+def test_notebooks_become_pages_linkable_and_embeddable(built) -> None:
+    site, log = built
+    nb_page = site / "notebooks" / "Demo notebook.html"
+    assert nb_page.is_file() and "Intro text." in nb_page.read_text(encoding="utf-8")
+    html = content(page(site, "Uses notebook.html"))
+    hrefs = [unquote(h) for h in re.findall(r'class="kb-link" href="([^"]+)"', html)]
+    assert hrefs[:2] == ["notebooks/Demo notebook.html", "notebooks/Demo notebook.html#second-part"]
+    assert "NOTEBOOK-SECOND-PART" in html and "Intro text." not in html  # the embedded section only
+    assert "Uses notebook.md" not in log
+    assert "Uses notebook" in nb_page.read_text(encoding="utf-8")  # backlink on the notebook page

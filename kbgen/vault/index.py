@@ -15,6 +15,7 @@ from typing import Iterable
 
 from kbgen.contracts import SnippetProvider
 from kbgen.vault import scan
+from kbgen.vault.notebook import notebook_markdown
 from kbgen.vault.slug import Slugify, default_slugify, heading_ids
 
 def fold(text: str) -> str:
@@ -34,7 +35,7 @@ def heading_key(text: str) -> str:
 
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif"}
-NOTE_EXTS = {".md"}
+NOTE_EXTS = {".md", ".ipynb"}  # notebooks are read as their Markdown (kbgen.vault.notebook)
 
 
 @dataclass
@@ -207,7 +208,9 @@ def _frontmatter_links(meta: dict, fm_lines: list[str]) -> list[Link]:
 
 
 def parse_note(path: str, text: str, slugify: Slugify = default_slugify, sep: str = "-") -> Note:
-    """Index one note's source (``path`` vault-relative)."""
+    """Index one note's source (``path`` vault-relative; a ``.ipynb`` is read as its Markdown)."""
+    if path.lower().endswith(".ipynb"):
+        text = notebook_markdown(text)
     text = text.replace("\r\n", "\n")
     meta, body, offset = scan.split_frontmatter(text)
     found = scan.BodyScan.of(body)

@@ -40,6 +40,8 @@ def render_problems(index: VaultIndex, snippets: SnippetProvider | None = None,
     """What rendering every note body reports (each problem once)."""
     renderer = Renderer(index, snippets=snippets, tags_dir=tags_dir)
     for path, note in index.notes.items():
+        if path.lower().endswith(".ipynb"):
+            continue  # mkdocs-jupyter renders notebook pages (kbgen only embeds them)
         renderer.render(note.body, path, line_offset=note.body_offset)
     return list(dict.fromkeys(renderer.problems))
 
