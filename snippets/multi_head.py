@@ -175,6 +175,7 @@ KB_VALUES["base_head_dim"] = head_dim
 KB_VALUES["base_mha_params"] = mha_params
 KB_VALUES["split_is_eight_small_projections"] = bool(split_ok)
 KB_VALUES["stepwise_equals_module"] = bool(module_ok)
+assert KB_VALUES["stepwise_equals_module"], "stepwise_equals_module"
 assert KB_VALUES["split_is_eight_small_projections"] and KB_VALUES["stepwise_equals_module"]
 assert mha_params == 4 * D_MODEL**2 + 4 * D_MODEL
 

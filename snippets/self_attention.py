@@ -92,7 +92,9 @@ print(f"\n与 transformer_core.attention.scaled_dot_product_attention 的最大�
 assert torch.allclose(row_sums, torch.ones(n), atol=1e-6), "softmax rows must sum to 1"
 assert diff < 1e-6, "hand-written attention must match transformer_core"
 KB_VALUES["rows_sum_to_one"] = bool(torch.allclose(row_sums, torch.ones(n), atol=1e-6))
+assert KB_VALUES["rows_sum_to_one"], "rows_sum_to_one"
 KB_VALUES["matches_library"] = bool(diff < 1e-6)
+assert KB_VALUES["matches_library"], "matches_library"
 # The two-key example worked by hand in the note: scaled scores [2, 1] -> softmax.
 two_key = torch.softmax(torch.tensor([2.0, 1.0]), dim=-1)
 KB_VALUES["two_key_w1"] = round(two_key[0].item(), 2)

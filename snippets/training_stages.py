@@ -68,6 +68,7 @@ KB_VALUES["toy_flops"] = float(f"{toy_flops:.2e}")
 KB_VALUES["orders_flops"] = round(orders_flops)
 KB_VALUES["orders_params"] = round(orders_params)
 KB_VALUES["pretrain_lowers_val_loss"] = bool(pt_history[-1]["val_loss"] < pt_history[0]["val_loss"] - 1.0)
+assert KB_VALUES["pretrain_lowers_val_loss"], "pretrain_lowers_val_loss"
 for prompt in ["模型", "训练"]:
     print(f"\n续写「{prompt}」")
     print(f"  训练前（随机权重）: {complete(untrained, tok, prompt, 30)!r}")
@@ -205,6 +206,7 @@ KB_VALUES["pref_acc_before"] = round(acc_before, 3)
 KB_VALUES["pref_acc_after"] = round(acc_after, 3)
 KB_VALUES["dpo_raises_preference"] = bool(acc_after > acc_before and after.mean() > before.mean())
 KB_VALUES["dpo_starts_at_log2"] = bool(abs(dpo_history[0]["loss"] - math.log(2)) < 1e-4)
+assert KB_VALUES["dpo_starts_at_log2"], "dpo_starts_at_log2"
 assert KB_VALUES["dpo_raises_preference"], "DPO should favour the chosen answers"
 
 # %% loss_curves

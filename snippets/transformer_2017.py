@@ -181,4 +181,6 @@ KB_VALUES["diff_base"] = round(base / PAPER_COUNTS["transformer-base"] - 1, 4)
 KB_VALUES["diff_big"] = round(big / PAPER_COUNTS["transformer-big"] - 1, 4)
 KB_VALUES["weights_mb_fp32_base"] = round(base * 4 / 1e6)
 KB_VALUES["within_5pct_of_paper"] = bool(all(abs(counts[n].total / PAPER_COUNTS[n] - 1) < 0.05 for n in PAPER_NAMES))
+assert KB_VALUES["within_5pct_of_paper"], "within_5pct_of_paper"
 KB_VALUES["about_1e8_is_order_only"] = bool(50e6 < base < 80e6 and 150e6 < big < 250e6)
+assert KB_VALUES["about_1e8_is_order_only"], "about_1e8_is_order_only"
