@@ -162,7 +162,8 @@ for name in PAPER_NAMES:
     c = PRESETS[name]
     with torch.device("meta"):
         ref = torch.nn.Transformer(d_model=c.d_model, nhead=c.n_heads, num_encoder_layers=c.n_layers,
-                                   num_decoder_layers=c.decoder_layers, dim_feedforward=c.d_ff)
+                                   num_decoder_layers=c.decoder_layers, dim_feedforward=c.d_ff,
+                                   batch_first=True)  # [B, L, d] like ours; also avoids nested-tensor warning
     ref_attn_ffn = sum(p.numel() for n, p in ref.named_parameters() if "attn" in n or "linear" in n)
     ours = counts[name].by_component["attention"] + counts[name].by_component["ffn"]
     print(f"{name}: attention + FFN = {ours:,}; torch.nn.Transformer attention + FFN = {ref_attn_ffn:,}")
