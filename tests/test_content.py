@@ -393,3 +393,13 @@ def test_breaking_a_claim_fails_the_snippet(snippet: str, original: str, broken:
     assert source.count(original) == 1, f"{snippet}: the claim's condition changed; update this test"
     proc, _ = _run_plain(path, source=source.replace(original, broken))
     assert proc.returncode != 0 and "AssertionError" in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[p.name for p in SNIPPETS])
+def test_snippet_output_has_no_pytorch_warning(snippet: Path, plain_runs) -> None:  # noqa: ANN001
+    """A PyTorch warning in a snippet's output is a cause to fix (e.g. a layout mismatch), not noise."""
+    proc, _ = plain_runs[snippet.name]
+    torch_warnings = [line for line in proc.stderr.splitlines()
+                      if "Warning" in line and re.search(r"[/\\]torch[/\\]", line)]
+    assert not torch_warnings, f"{snippet.name}:\n" + "\n".join(torch_warnings)
