@@ -35,6 +35,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.index import VaultIndex, parse_note
 from kbgen.vault.lint import note_problems
@@ -119,6 +120,10 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                                  url_for=self._url_for)
         self.ext = VaultExtension(self.renderer)
         exts.append(self.ext)
+        # {{x.py:key}} values bound into prose (kbgen.site.values); errors are reported per page.
+        self.values = ValuesExtension(ValueRenderer(None),
+                                      locate=lambda raw: locate_binding(raw, self.index.notes if self.index else {}))
+        exts.append(self.values)  # type: ignore[arg-type]
         for css in (GRAPH_CSS,):
             if css not in [str(x) for x in config.extra_css]:
                 config.extra_css.append(css)
@@ -127,6 +132,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 config.extra_javascript.append(js)
 
         self.engine = self._snippet_engine(config)
+        self.values.renderer.provider, self.values.renderer.executed = self.engine, bool(self.config.execute)
         if self.engine is not None and "pymdownx.superfences" in exts:
             self.engine.enable_highlight_memo(config.mdx_configs)
         if self.config.site:
@@ -266,10 +272,12 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         note = self.index.notes.get(src)
         if note is None:
             self.ext.set_page(None)
+            self.values.set_page(None)
             return markdown
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
+        self.values.set_page(src, note.source, page.url)
         if self._files is not files or len(self._urls) != len(files):
             self._files, self._urls = files, {f.src_uri: f.url for f in files}
         self._page_url = page.url
@@ -285,6 +293,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             for p in self.renderer.problems:
                 self._report(p)
             self.renderer.problems.clear()
+        for b in self.values.problems:
+            self._report(Problem(b.note, b.line, "error", b.message))
+        self.values.problems.clear()
         note = self.index.notes.get(page.file.src_uri) if self.index else None
         if note is None:
             return html
