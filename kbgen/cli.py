@@ -103,8 +103,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             lines.append(f"broken    {where}: {r.name} has no cell titled {r.cell!r} (titles: {titles})")
             problems += 1
     print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
+    print_uncited_numbers(Path(args.root, args.docs), args.docs)
     print(f"kbgen check: {len(engine.snippets)} snippets, {len(refs)} references, {problems} problem(s)")
     return 1 if problems else 0
+
+
+def print_uncited_numbers(docs_dir: Path, label: str) -> None:
+    """Author report (never a failure): numbers in prose neither bound ({{x.py:key}}) nor cited ([^id])."""
+    from kbgen.site.prose import uncited_report
+
+    if docs_dir.is_dir():
+        report = uncited_report(docs_dir, label)
+        print("\n".join(report + [f"kbgen check: {len(report)} number(s) in prose neither bound nor cited (a report, not a failure)"]))
 
 
 def main(argv: list[str] | None = None) -> int:

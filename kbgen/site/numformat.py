@@ -187,10 +187,12 @@ def typed_matches(n: NumberMention, value: Scalar) -> bool:
     """True when ``n`` is ``value`` written by hand: equal at the precision and unit it was typed."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         return False
-    scaled = float(value) / n.multiplier
-    if n.unit == "e":  # mantissa precision is what matters
-        return math.isclose(round(scaled, n.decimals), n.mantissa, rel_tol=1e-9, abs_tol=1e-12)
-    rounded = round(scaled, n.decimals)
-    if rounded == 0 and n.mantissa == 0:
+    if n.mantissa == 0:
         return False  # "0" never identifies a value
-    return math.isclose(rounded, n.mantissa, rel_tol=1e-9, abs_tol=10.0 ** -(n.decimals + 6))
+    # "58%" is 0.58 or a value exported in percent (58.3); other units have one meaning.
+    multipliers = (n.multiplier, n.multiplier * 100) if n.unit in ("%", "％") else (n.multiplier,)
+    for multiplier in multipliers:
+        rounded = round(float(value) / multiplier, n.decimals)
+        if math.isclose(rounded, n.mantissa, rel_tol=1e-9, abs_tol=10.0 ** -(n.decimals + 6)):
+            return True
+    return False
