@@ -35,6 +35,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.site import glossary
 from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.index import VaultIndex, parse_note
@@ -72,6 +73,7 @@ class KbgenConfig(Config):
     home_page = c.Type(bool, default=True)
     folder_pages = c.Type(bool, default=True)
     markdown_defaults = c.Type(bool, default=True)
+    glossary_page = c.Type(str, default="术语表.md")  # from frontmatter `terms:`; "" for none
     site = c.Type(bool, default=True)
 
 
@@ -124,6 +126,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.values = ValuesExtension(ValueRenderer(None),
                                       locate=lambda raw: locate_binding(raw, self.index.notes if self.index else {}))
         exts.append(self.values)  # type: ignore[arg-type]
+        self.terms = glossary.TermExtension()  # hover definitions of glossary terms
+        exts.append(self.terms)  # type: ignore[arg-type]
+        self.glossary_labels = glossary.labels_for(config.theme.get("language") if config.theme else None)
         for css in (GRAPH_CSS,):
             if css not in [str(x) for x in config.extra_css]:
                 config.extra_css.append(css)
@@ -192,6 +197,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             generated.update(pages.tag_pages(index, self.config.tags_dir, self.labels))
         if self.config.graph_page:
             generated[self.config.graph_page] = pages.graph_page(self.labels)
+        terms = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
+        for problem in terms.problems:
+            log.warning(f"kbgen: glossary: {problem}")
+        self.terms.set_terms(terms.terms)
+        if self.config.glossary_page and terms.terms:
+            generated[self.config.glossary_page] = glossary.glossary_page(terms, self.config.glossary_page,
+                                                                          self.glossary_labels)
         if self.config.folder_pages:
             generated.update(pages.folder_pages(index, existing, self.labels))
         if self.config.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -273,11 +285,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         if note is None:
             self.ext.set_page(None)
             self.values.set_page(None)
+            self.terms.set_page(None)
             return markdown
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
         self.values.set_page(src, note.source, page.url)
+        self.terms.set_page(src)
         if self._files is not files or len(self._urls) != len(files):
             self._files, self._urls = files, {f.src_uri: f.url for f in files}
         self._page_url = page.url
