@@ -30,6 +30,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from kbgen.site import banner, math, searchview
+from kbgen.site import steps as step_facts
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
 from kbgen.site.resolve import NoteResolver, index_resolver
@@ -142,6 +143,12 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             problems = check_order(self.path, self.sources, self.resolver)
             if problems:
                 raise PluginError("Learning path order:\n  " + "\n  ".join(problems))
+        solves = step_facts.check_solves(self.path, self.sources, self.resolver)  # problem before solution
+        if solves:
+            raise PluginError("Learning path order (solves):\n  " + "\n  ".join(solves))
+        for src, text in self.sources.items():
+            for problem in step_facts.minutes_problems(src, text):
+                log.warning(f"learning path: {problem}")
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
             home = "index.md" if "index.md" in self.sources else None
@@ -177,7 +184,8 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             line = lines[lineno - 1]
             m = re.match(r"^(\d{1,9}[.)][ \t]+)", line)
             if m:
-                lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + line[m.end():]
+                lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + line[m.end():] \
+                    + step_facts.step_minutes_html(step_facts.minutes_of(self.meta.get(src, {})))
         return "\n".join(lines)
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -196,7 +204,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         top = f'<span hidden data-kb-src="{escape(src)}"></span>'
         level = self.path.level_of_page(src) if self.path else None
         if level is not None:
-            top += banner.progress_box(level.name, self.labels)
+            top += banner.progress_box(level.name, self.labels) + step_facts.level_total_html(level, self.meta)
         elif self.config.banner and src in self.meta:
             top += self._note_banner(src, page, files)
         return _after_h1(html, top)
@@ -227,8 +235,9 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         meta = self.meta.get(src, {})
         prereqs = [(self.resolver(t, src) if self.resolver else None, t) for t in prerequisites(meta)]
         level = meta.get("level") if isinstance(meta.get("level"), str) else None
+        minutes = step_facts.minutes_of(meta)
         if not level and not prereqs and not (self.path and self.path.step_of(src)):
-            return ""
+            return step_facts.with_minutes("", minutes)
 
         def link(target: str) -> tuple[str, str] | None:
             f = files.get_file_from_path(target)
@@ -237,7 +246,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             title = self.meta.get(target, {}).get("title") or posixpath.basename(target)[:-3]
             return get_relative_url(f.url, page.file.url), str(title)
 
-        return banner.note_banner(src, level, prereqs, self.path, link, self.labels)
+        return step_facts.with_minutes(banner.note_banner(src, level, prereqs, self.path, link, self.labels), minutes)
 
     def _exclude_from_search(self, html: str) -> str:
         classes = self.config.search_exclude_classes

@@ -1,0 +1,152 @@
+"""Per-step facts on the learning path: estimated time (``minutes:``) and problem before
+solution (``solves:``).
+
+- ``minutes: 20`` in a note's frontmatter (a positive int, minutes) shows as 预计用时 in the
+  note's banner; a level page shows each step's time and the level's total.
+- ``solves: ["[[局限性-计算量随序列长度二次方增长]]"]`` says the note is a solution to that
+  problem note: on the path the problem must come first, else the build fails with
+  ``file:line`` (as prerequisites do, :func:`kbgen.site.path.check_order`).
+
+Plain functions over strings and :class:`~kbgen.site.path.LearningPath`; no MkDocs objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from kbgen.site.path import LearningPath, Level, Resolver, split_frontmatter, wikilink_target
+
+LABELS = {
+    "minutes": "预计用时 {time}",
+    "level_total": "本级预计用时约 {time}（{n} 步{missing}）",
+    "level_missing": "，其中 {m} 步未标时间",
+    "hours": "{h} 小时",
+    "hours_minutes": "{h} 小时 {m} 分钟",
+    "only_minutes": "{m} 分钟",
+}
+
+_WIKILINK = re.compile(r"\[\[([^\[\]\n]+?)\]\]")
+
+
+def format_minutes(total: int, labels: dict[str, str] = LABELS) -> str:
+    """``20`` -> ``20 分钟``; ``80`` -> ``1 小时 20 分钟``; ``120`` -> ``2 小时``."""
+    h, m = divmod(int(total), 60)
+    if not h:
+        return labels["only_minutes"].format(m=m)
+    return labels["hours"].format(h=h) if not m else labels["hours_minutes"].format(h=h, m=m)
+
+
+@dataclass(frozen=True)
+class MinutesProblem:
+    note: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.note}:{self.line}: {self.message}"
+
+
+def minutes_of(meta: dict[str, Any]) -> int | None:
+    """The note's ``minutes`` when it is a positive int, else None."""
+    value = meta.get("minutes")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def minutes_problems(src: str, text: str) -> list[MinutesProblem]:
+    """A ``minutes:`` that is not a positive whole number (``file:line``, what to write)."""
+    meta, _n = split_frontmatter(text)
+    if "minutes" not in meta or minutes_of(meta) is not None:
+        return []
+    line = next((i for i, l in enumerate(text.splitlines(), 1) if re.match(r"minutes[ \t]*:", l)), 1)
+    return [MinutesProblem(src, line, f"'minutes: {meta['minutes']!r}' must be a positive whole number "
+                                      "of minutes, e.g. 'minutes: 20'")]
+
+
+def minutes_html(minutes: int, labels: dict[str, str] = LABELS) -> str:
+    """The banner's 预计用时 item."""
+    text = labels["minutes"].format(time=format_minutes(minutes, labels))
+    return f'<span class="kb-minutes" data-kb-minutes="{minutes}">{escape(text)}</span>'
+
+
+def with_minutes(banner_html: str, minutes: int | None, labels: dict[str, str] = LABELS) -> str:
+    """``banner_html`` (a ``kb-path`` div, or "") with the time as its second item."""
+    if minutes is None:
+        return banner_html
+    item = minutes_html(minutes, labels)
+    if not banner_html:
+        return f'<div class="kb-path" data-search-exclude>{item}</div>\n'
+    m = re.search(r"</(?:a|span)>", banner_html)  # after the level badge
+    at = m.end() if m else banner_html.index(">") + 1
+    return banner_html[:at] + item + banner_html[at:]
+
+
+def level_total_html(level: Level, meta: dict[str, dict[str, Any]], labels: dict[str, str] = LABELS) -> str:
+    """``本级预计用时约 3 小时 20 分钟（12 步）`` for a level page ("" when no step has a time)."""
+    times = [minutes_of(meta.get(s.src, {})) for s in level.steps]
+    known = [t for t in times if t is not None]
+    if not known:
+        return ""
+    missing = len(times) - len(known)
+    text = labels["level_total"].format(
+        time=format_minutes(sum(known), labels), n=len(times),
+        missing=labels["level_missing"].format(m=missing) if missing else "")
+    return f'<p class="kb-level-minutes" data-search-exclude>{escape(text)}</p>\n'
+
+
+def step_minutes_html(minutes: int | None, labels: dict[str, str] = LABELS) -> str:
+    """Appended to a step's line on its level page (`` · 20 分钟``)."""
+    if minutes is None:
+        return ""
+    return f' <span class="kb-step-minutes">{escape(format_minutes(minutes, labels))}</span>'
+
+
+def frontmatter_link_lines(text: str, key: str) -> list[tuple[int, str]]:
+    """(1-based line, target) for each wikilink (or bare name) in frontmatter value ``key``."""
+    _meta, nlines = split_frontmatter(text)
+    out: list[tuple[int, str]] = []
+    inside = False
+    for lineno, line in enumerate(text.splitlines()[:nlines], 1):
+        k = re.match(r"^([A-Za-z_][\w-]*)[ \t]*:(.*)$", line)
+        if k:
+            inside = k.group(1) == key
+            rest = k.group(2)
+        else:
+            rest = line
+        if not inside:
+            continue
+        links = [wikilink_target(m.group(1)) for m in _WIKILINK.finditer(rest)]
+        if not links:  # a bare name: "- 局限性" or "solves: 局限性"
+            bare = rest.strip().lstrip("-").strip().strip("\"'[]").strip()
+            links = [bare] if bare and not bare.startswith("#") else []
+        out.extend((lineno, t) for t in links if t)
+    return out
+
+
+def check_solves(path: LearningPath, pages: dict[str, str], resolve: Resolver) -> list[str]:
+    """Every ``file:line: ...`` where a solution note comes before the problem it ``solves:``."""
+    problems = []
+    for step in path.steps:
+        text = pages.get(step.src)
+        if text is None:
+            continue
+        for line, target in frontmatter_link_lines(text, "solves"):
+            problem = resolve(target, step.src)
+            if problem is None:
+                problems.append(f"{step.src}:{line}: solves [[{target}]], which does not resolve to a note")
+                continue
+            p_step = path.step_of(problem)
+            if p_step is None:
+                problems.append(
+                    f"{step.src}:{line}: solves [[{target}]], which is not on the learning path; list the "
+                    f"problem before this note (step {step.number} of {step.level}, {step.level_src}:{step.line})")
+            elif p_step.index > step.index:
+                problems.append(
+                    f"{step.src}:{line}: solves [[{target}]], which is step {p_step.number} of {p_step.level} "
+                    f"({p_step.level_src}:{p_step.line}), but this solution is step {step.number} of {step.level} "
+                    f"({step.level_src}:{step.line}); the problem must come before its solution on the learning path")
+    return problems
