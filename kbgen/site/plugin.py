@@ -29,7 +29,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from kbgen.site import banner, math, searchview
+from kbgen.site import banner, math, navtidy, searchview
 from kbgen.site import steps as step_facts
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
@@ -152,10 +152,11 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
             home = "index.md" if "index.md" in self.sources else None
-            config.nav = build_nav(
-                self.path, list(self.sources), home, self.config.path_title,
-                self.config.section_titles, self.config.nav_index_only,
-            )
+            engine = getattr(config.plugins.get("kbgen"), "engine", None)  # snippet pages: out of the nav
+            config.nav = navtidy.tidy_nav(build_nav(
+                self.path, navtidy.without_pages(self.sources, navtidy.snippet_pages(engine)), home,
+                self.config.path_title, self.config.section_titles, self.config.nav_index_only,
+            ), lambda src: navtidy.page_title(src, self.sources.get(src)))
         return files
 
     def _warn_levels(self) -> None:

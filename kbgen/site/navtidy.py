@@ -1,0 +1,74 @@
+"""Tidying the generated nav for readers: no section that only repeats its own title, no
+generated snippet pages in the main nav (they stay reachable from notes, the snippets index
+and search).
+
+``nav`` is MkDocs' nav config shape: strings are page src_uris, one-key dicts are titled
+sections (children list) or titled pages (a string value).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Callable, Iterable
+
+NavItem = Any  # str | dict[str, list[NavItem] | str]
+
+_INDEX_NAMES = ("index.md", "README.md")
+
+
+def _is_index(src: str) -> bool:
+    return posixpath.basename(src) in _INDEX_NAMES
+
+
+def tidy_nav(nav: list[NavItem], title_of: Callable[[str], str | None]) -> list[NavItem]:
+    """``nav`` with every section of a single page that repeats the section's title (or is its
+    folder's index page) replaced by that page under the section's title
+    (``{学习路径: [学习路径/index.md]}`` -> ``{学习路径: 学习路径/index.md}``), recursively."""
+    out: list[NavItem] = []
+    for item in nav:
+        if isinstance(item, dict) and len(item) == 1:
+            (title, children), = item.items()
+            if isinstance(children, list):
+                children = tidy_nav(children, title_of)
+                if len(children) == 1 and isinstance(children[0], str) and (
+                        _is_index(children[0]) or title_of(children[0]) == title):
+                    out.append({title: children[0]})
+                    continue
+                if not children:
+                    continue
+            out.append({title: children})
+        else:
+            out.append(item)
+    return out
+
+
+def without_pages(pages: Iterable[str], hidden: set[str]) -> list[str]:
+    """``pages`` minus ``hidden`` (e.g. the generated snippet pages), order kept."""
+    return [p for p in pages if p not in hidden]
+
+
+def snippet_pages(engine: object) -> set[str]:
+    """src_uris of the snippet pages a SnippetProvider generates (empty without an engine);
+    their folder's ``index.md`` (the snippets overview) stays in the nav."""
+    names = getattr(engine, "snippets", None)
+    page_src_uri = getattr(engine, "page_src_uri", None)
+    if not names or page_src_uri is None:
+        return set()
+    return {page_src_uri(n) for n in names if not _is_index(page_src_uri(n))}
+
+
+def page_title(src: str, text: str | None) -> str:
+    """The title MkDocs shows for a page: frontmatter ``title``, else its first ``# `` heading,
+    else the file name (an index page: its folder's name)."""
+    import re
+
+    from kbgen.site.path import split_frontmatter
+
+    meta, _n = split_frontmatter(text or "")
+    if isinstance(meta.get("title"), str) and meta["title"].strip():
+        return meta["title"].strip()
+    m = re.search(r"^#[ \t]+(.+?)[ \t#]*$", text or "", re.M)
+    if m:
+        return m.group(1).strip()
+    stem = posixpath.basename(src)[:-3]
+    return posixpath.basename(posixpath.dirname(src)) if stem in ("index", "README") and "/" in src else stem
