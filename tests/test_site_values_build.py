@@ -125,3 +125,13 @@ def test_missing_key_and_snippet_fail_with_file_and_line(project: Path) -> None:
     assert r.returncode != 0
     assert "其他.md:3: {{scale.py:nope}}" in r.stderr
     assert "其他.md:5: {{gone.py:x}}" in r.stderr
+
+
+def test_drafting_without_execution_shows_pending_values(project: Path) -> None:
+    config = project / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace("      site: false", "      site: false\n      execute: false"),
+                      encoding="utf-8")
+    r = build(project)
+    assert r.returncode == 0, r.stderr[-3000:]
+    html = (project / "site/规模.html").read_text(encoding="utf-8")
+    assert html.count("kb-value--pending") == 4 and "✓ 已验证" not in html

@@ -101,9 +101,9 @@ class ValueRenderer:
             return f'<span class="kb-value kb-value--pending" title="{escape(title)}">{escape(b.snippet)}:{escape(b.key)}</span>', None
         try:
             v: SnippetValue = self.provider.value(b.snippet, b.key)
+            url = self.provider.cell_url(v.snippet, v.cell, page_url=page_url)
         except SnippetRefError as e:
             return self._error(b, note, f"{{{{{b.snippet}:{b.key}}}}}: {e}")
-        url = self.provider.cell_url(v.snippet, v.cell, page_url=page_url)
         if isinstance(v.value, bool):
             if b.fmt:
                 return self._error(b, note, f"{b.raw}: {b.key} is a claim (a bool); a claim takes no format")
