@@ -117,3 +117,12 @@ def test_real_build_generates_the_page_and_hovers(tmp_path: Path) -> None:
     assert r.returncode != 0
     warning = next(line for line in r.stderr.splitlines() if "term '自注意力' is already defined" in line)
     assert "其他.md:4" in warning and "核心组件/自注意力机制.md:4" in warning
+
+
+def test_placeholders_for_set_aside_html_are_never_split():
+    ext = TermExtension()
+    ext.set_terms([*collect_terms([ATT]).terms, *collect_terms([note("b.md", "B", "- {term: inline, en: Inline, def: 行内。}")]).terms])
+    ext.set_page("其他.md")
+    html = markdown.markdown("kbgeninline3x 和 kbgenhtml12x 之后 inline 与自注意力", extensions=[ext])
+    assert "kbgeninline3x 和 kbgenhtml12x 之后 <abbr" in html
+    assert '>inline</abbr> 与<abbr' in html

@@ -167,6 +167,8 @@ class _TermProcessor(Treeprocessor):
         if isinstance(text, AtomicString):
             return text
         for m in self.ext.pattern.finditer(text):
+            if m.group("token"):
+                continue  # HTML set aside by Markdown or by kbgen (a link, an embed): not text
             t = terms.get(m.group(0))
             if t is None or t.term in used:
                 continue
@@ -192,7 +194,7 @@ class TermExtension(Extension):
     def set_terms(self, terms: list[Term]) -> None:
         names = sorted({t.term for t in terms}, key=lambda s: (-len(s), s))
         self.terms = list(terms)
-        self.pattern = re.compile("|".join(_bounded(n) for n in names)) if names else None
+        self.pattern = re.compile(_TOKENS + "|" + "|".join(_bounded(n) for n in names)) if names else None
 
     def set_page(self, note: str | None) -> None:
         """Next render is note ``note`` (None: no hover definitions on this page)."""
@@ -201,6 +203,11 @@ class TermExtension(Extension):
     def extendMarkdown(self, md: Markdown) -> None:
         md.registerExtension(self)
         md.treeprocessors.register(_TermProcessor(md, self), "kbgen_terms", 12)
+
+
+#: Placeholders standing for HTML kept out of Markdown (its stash, kbgen's vault tokens).
+_TOKEN_RX = r"kbgen(?:html|inline)\d+x|\x02[^\x03]*\x03"
+_TOKENS = f"(?P<token>{_TOKEN_RX})"
 
 
 def _bounded(name: str) -> str:
