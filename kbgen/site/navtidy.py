@@ -72,3 +72,14 @@ def page_title(src: str, text: str | None) -> str:
         return m.group(1).strip()
     stem = posixpath.basename(src)[:-3]
     return posixpath.basename(posixpath.dirname(src)) if stem in ("index", "README") and "/" in src else stem
+
+
+def mark_not_in_nav(files: Any, srcs: set[str]) -> None:
+    """Mark the pages ``srcs`` of MkDocs ``files`` as deliberately outside the nav (built,
+    searchable, linked; MkDocs no longer lists them as missing from the nav)."""
+    from mkdocs.structure.files import InclusionLevel
+
+    for src in srcs:
+        f = files.get_file_from_path(src)
+        if f is not None:
+            f.inclusion = InclusionLevel.NOT_IN_NAV

@@ -153,6 +153,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         if self.config.path_nav and self._user_nav is None:
             home = "index.md" if "index.md" in self.sources else None
             engine = getattr(config.plugins.get("kbgen"), "engine", None)  # snippet pages: out of the nav
+            navtidy.mark_not_in_nav(files, navtidy.snippet_pages(engine))
             config.nav = navtidy.tidy_nav(build_nav(
                 self.path, navtidy.without_pages(self.sources, navtidy.snippet_pages(engine)), home,
                 self.config.path_title, self.config.section_titles, self.config.nav_index_only,
