@@ -33,6 +33,14 @@ $$
 d_{model} = 512
 $$
 
+## 参考文献
+
+1. Vaswani et al. *Attention Is All You Need*. NeurIPS 2017. arXiv:1706.03762
+
+## 下一节
+
+见 arXiv:2005.14165 的 96 层。
+
 [^brown2020]: Brown et al., 2020, Table 2.1, 175B.
 [^radford2019]: Radford et al., 2019.
 [^vaswani2017]: Vaswani et al., 2017, §3.2.2.
@@ -53,14 +61,15 @@ def test_cited_in_sentence_item_row_and_after_the_full_stop():
 
 def test_nothing_from_code_math_bindings_frontmatter_footnotes_or_numbering():
     texts = [p.text for p in prose_numbers(NOTE, "例子.md")]
-    for absent in ("0.5834", "512", "20", "2.1", "175B", "3.2.2"):
+    for absent in ("0.5834", "512", "20", "2.1", "175B", "3.2.2", "1706.03762", "2005.14165"):
         assert absent not in texts, absent
     assert texts.count("2020") == 0  # only in footnote definitions
 
 
 def test_uncited_report_lists_unbound_uncited_numbers_only():
     report = [(p.line, p.text) for p in uncited_numbers(NOTE, "例子.md")]
-    assert report == [(8, "96"), (8, "3.14e23"), (13, "12288"), (18, "3.4 亿")]  # not "第 12 步", not "3 个头"
+    assert report == [(8, "96"), (8, "3.14e23"), (13, "12288"), (18, "3.4 亿"), (33, "96")]
+    # not "第 12 步", "3 个头", the references section or arXiv ids
 
 
 def test_handtyped_values_name_the_snippet_key_and_line():
@@ -79,5 +88,5 @@ def test_kbgen_check_prints_the_report(tmp_path: Path, capsys) -> None:
     rc = main(["--root", str(tmp_path), "check"])
     out = capsys.readouterr().out
     assert "uncited   docs/例子.md:8: 96 — " in out
-    assert "4 number(s) in prose neither bound nor cited" in out
+    assert "5 number(s) in prose neither bound nor cited" in out
     assert rc == 0

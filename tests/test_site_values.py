@@ -65,6 +65,7 @@ def test_format_errors_say_what_exists(value, fmt):
     ("约 2.6e11 FLOPs", 2.63e11),
     ("约 3.14×10²³ FLOPs", 3.14e23),
     ("约 124M 参数", 124_439_808),
+    ("约 13k 条", 12_983),
 ])
 def test_typed_numbers_match_the_value(text, value):
     found = [n for n in find_numbers(text) if is_notable(n)]
@@ -78,6 +79,7 @@ def test_typed_numbers_match_the_value(text, value):
     ("GPT-2 的结构", 2),
     ("0.5 倍", 0.5),            # one significant digit identifies nothing
     ("d_model512", 512),
+    ("5×5 的格子", 5.0),       # a size, not a ratio
 ])
 def test_typed_numbers_that_do_not_match(text, value):
     assert not any(is_notable(n) and typed_matches(n, value) for n in find_numbers(text))

@@ -125,11 +125,11 @@ def sci(v: float, decimals: int = 2) -> str:
 NUMBER = re.compile(
     r"(?<![\w.\-])(?P<sign>-)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<dec>\d+))?"
     r"(?:(?:[eE](?P<e>[-+]?\d+))|(?:[ \t]*[×x][ \t]*10(?:\^|<sup>)?(?P<sup>[⁻-]?[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]+)(?:</sup>)?))?"
-    r"(?:[ \t]?(?P<unit>万亿|万|亿|%|％|×|倍|[xX](?![A-Za-z0-9])|[KMB](?![A-Za-z])))?"
+    r"(?:[ \t]?(?P<unit>万亿|万|亿|%|％|×(?![ \t]*\d)|倍|[xX](?![A-Za-z0-9])|[kKMB](?![A-Za-z])))?"
     r"(?![\w.]\d)"
 )
 
-_MULTIPLIER = {"万": 1e4, "亿": 1e8, "万亿": 1e12, "%": 1e-2, "％": 1e-2, "K": 1e3, "M": 1e6, "B": 1e9}
+_MULTIPLIER = {"万": 1e4, "亿": 1e8, "万亿": 1e12, "%": 1e-2, "％": 1e-2, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9}
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,8 @@ def find_numbers(text: str) -> list[NumberMention]:
             unit = unit or "e"
         if unit in ("x", "X"):
             unit = "×"
+        if unit == "k":
+            unit = "K"
         digits = len((int_part + dec).lstrip("0")) or 1
         out.append(NumberMention(m.start(), m.end(), m.group(0), mantissa, len(dec), multiplier, digits, unit))
     return out

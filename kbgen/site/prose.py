@@ -25,6 +25,12 @@ _ROW_OR_ITEM = re.compile(r"^[ \t]*(?:>[ \t]?)*[ \t]*(?:\||[-*+][ \t]|\d{1,9}[.)
 #: Sentence ends: Chinese and English terminators (an English period needs a space after it).
 _SENTENCE_END = re.compile(r"[。！？；!?;]|\.(?=\s)|\n[ \t]*(?:>[ \t]?)*[ \t]*\n")
 _ORDINAL = re.compile(r"第[ \t]*$")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$", re.M)
+#: Sections that list the sources themselves: their years and pages are citations, not claims.
+_REFERENCE_TITLE = re.compile(r"(?:参考文献|参考资料|引用|延伸阅读|扩展阅读|进一步阅读|推荐阅读|References|Bibliography|"
+                              r"Further reading|Read next)\b", re.I)
+#: Identifiers that contain digits but are no quantities: arXiv ids, DOIs, ISBNs.
+_IDENTIFIER = re.compile(r"\b(?:arXiv:|doi:|DOI:?|ISBN:?)[ \t]*\S+")
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,26 @@ def mask_prose(text: str) -> str:
     head = len("".join(text.splitlines(keepends=True)[:n]))
     masked = _blank_range(text, 0, head) if n else text
     masked = mask_code(masked)
-    for rx in (WIKILINK, BINDING, _FOOTNOTE_DEF):
+    for rx in (WIKILINK, BINDING, _FOOTNOTE_DEF, _IDENTIFIER):
         masked = rx.sub(_blank, masked)
+    masked = _mask_reference_sections(masked)
     return _LIST_MARKER.sub(lambda m: m.group(1) + MASK * len(m.group(2)), masked)
+
+
+def _mask_reference_sections(masked: str) -> str:
+    """Blank the sections that *are* the sources (参考文献, References, 延伸阅读, ...)."""
+    out = masked
+    for m in _HEADING.finditer(masked):
+        if not _REFERENCE_TITLE.match(m.group(2).strip()):
+            continue
+        level = len(m.group(1))
+        end = len(masked)
+        for n in _HEADING.finditer(masked, m.end()):
+            if len(n.group(1)) <= level:
+                end = n.start()
+                break
+        out = _blank_range(out, m.end(), end)
+    return out
 
 
 def _blank_range(text: str, start: int, end: int) -> str:
