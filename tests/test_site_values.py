@@ -200,3 +200,23 @@ def test_not_executed_shows_pending_without_problem():
 def test_find_bindings_skips_code():
     text = "a {{x.py:k}}\n```\n{{x.py:no}}\n```\n`{{x.py:no}}` {{x.py:k2|亿}}\n"
     assert [(b.key, b.fmt, b.line) for b in find_bindings(text)] == [("k", None, 1), ("k2", "亿", 5)]
+
+
+def test_binding_from_an_embedded_note_is_located_in_that_note():
+    class Note:
+        def __init__(self, source: str) -> None:
+            self.source = source
+
+    from kbgen.site.values import locate_binding
+
+    notes = {"a.md": Note("# A\n\n`{{gpt.py:nope}}`\n"), "b.md": Note("# B\n\n正文\n\n值 {{gpt.py:nope}}\n")}
+    assert locate_binding("{{gpt.py:nope}}", notes) == ("b.md", 5)
+    ext = ValuesExtension(ValueRenderer(FakeProvider()), locate=lambda raw: locate_binding(raw, notes))
+    ext.set_page("host.md", "# host\n\n![[b]]\n", "host.html")
+    markdown.markdown("# host\n\n值 {{gpt.py:nope}}\n", extensions=[ext])
+    assert [(p.note, p.line) for p in ext.problems] == [("b.md", 5)]
+
+
+def test_binding_in_callout_list_and_emphasis():
+    html, ext = render("> [!note] 标题\n> 参数 **{{gpt.py:n_params|亿}}**\n\n- 损失 *{{gpt.py:loss|.2f}}*\n",)
+    assert ext.problems == [] and "<strong><span class=\"kb-value\">1.24 亿" in html and "0.58" in html
