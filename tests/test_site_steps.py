@@ -79,6 +79,8 @@ def test_level_total_and_banner_item():
     assert out.index("kb-level") < out.index("预计用时 50 分钟") < out.index("kb-next")
     assert with_minutes("", 5).startswith('<div class="kb-path" data-search-exclude><span class="kb-minutes"')
     assert with_minutes(banner, None) == banner
+    no_level = '<div class="kb-path" data-search-exclude><span class="kb-prereqs">前置知识：<a href="x">甲</a></span></div>'
+    assert with_minutes(no_level, 5).startswith('<div class="kb-path" data-search-exclude><span class="kb-minutes"')
 
 
 @pytest.mark.parametrize("value", ["二十", "-5", "0", "1.5", "true"])

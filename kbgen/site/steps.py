@@ -29,6 +29,8 @@ LABELS = {
 }
 
 _WIKILINK = re.compile(r"\[\[([^\[\]\n]+?)\]\]")
+#: The banner's opening tag and its level badge (``<a|span class="kb-level ...">…</a|span>``).
+_BANNER_HEAD = re.compile(r'<div[^>]*>(?:<(a|span) class="kb-level\b[^"]*"[^>]*>.*?</\1>)?', re.S)
 
 
 def format_minutes(total: int, labels: dict[str, str] = LABELS) -> str:
@@ -80,8 +82,8 @@ def with_minutes(banner_html: str, minutes: int | None, labels: dict[str, str] =
     item = minutes_html(minutes, labels)
     if not banner_html:
         return f'<div class="kb-path" data-search-exclude>{item}</div>\n'
-    m = re.search(r"</(?:a|span)>", banner_html)  # after the level badge
-    at = m.end() if m else banner_html.index(">") + 1
+    m = _BANNER_HEAD.match(banner_html)  # after the level badge, if any
+    at = m.end() if m else 0
     return banner_html[:at] + item + banner_html[at:]
 
 

@@ -122,7 +122,7 @@ class ValueRenderer:
             return self._error(b, note, f"{b.raw}: {e}")
         title = L["value_title"].format(snippet=v.snippet, key=v.name, line=v.line)
         return (f'<span class="kb-value">{escape(text)}<a class="kb-value__src" href="{escape(url)}" '
-                f'title="{escape(title)}" aria-label="{escape(title)}">{escape(L["mark"])}</a></span>'), None
+                f'title="{escape(title)}" aria-label="{escape(title)}" data-search-exclude>{escape(L["mark"])}</a></span>'), None
 
     def _error(self, b: Binding, note: str, message: str) -> tuple[str, BindingProblem]:
         title = self.labels["error_title"].format(message=message)
