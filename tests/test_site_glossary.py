@@ -126,3 +126,14 @@ def test_placeholders_for_set_aside_html_are_never_split():
     html = markdown.markdown("kbgeninline3x 和 kbgenhtml12x 之后 inline 与自注意力", extensions=[ext])
     assert "kbgeninline3x 和 kbgenhtml12x 之后 <abbr" in html
     assert '>inline</abbr> 与<abbr' in html
+
+
+def test_one_character_terms_are_listed_but_never_hovered():
+    one = note("c.md", "C", "- {term: 自, en: Self, def: 同一个序列。}")
+    g = collect_terms([ATT, one])
+    assert "自" in g.by_term()
+    ext = TermExtension()
+    ext.set_terms(g.terms)
+    ext.set_page("其他.md")
+    html = markdown.markdown("自己和自注意力", extensions=[ext])
+    assert html.count("<abbr") == 1 and ">自注意力</abbr>" in html

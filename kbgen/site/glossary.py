@@ -8,7 +8,7 @@ A note declares the terms it introduces::
 
 The glossary page lists every term as ``术语（English）：定义 — 出处`` (linking the defining
 note), ordered by the defining note's path, then by term. In every other note the first
-occurrence of a term (outside code, links, headings, math) becomes
+occurrence of a term of two or more characters (outside code, links, headings, math) becomes
 ``<abbr class="kb-term" title="English：定义">术语</abbr>``: a hover definition that works
 offline. A term defined by two notes is a warning naming both files.
 """
@@ -192,7 +192,8 @@ class TermExtension(Extension):
         self.note: str | None = None
 
     def set_terms(self, terms: list[Term]) -> None:
-        names = sorted({t.term for t in terms}, key=lambda s: (-len(s), s))
+        # A one-character term (自, 词) would mark a piece of a longer word: glossary only.
+        names = sorted({t.term for t in terms if len(t.term) > 1}, key=lambda s: (-len(s), s))
         self.terms = list(terms)
         self.pattern = re.compile(_TOKENS + "|" + "|".join(_bounded(n) for n in names)) if names else None
 
