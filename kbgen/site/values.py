@@ -109,12 +109,12 @@ class ValueRenderer:
                 return self._error(b, note, f"{b.raw}: {b.key} is a claim (a bool); a claim takes no format")
             if v.value:
                 title = L["checked_title"].format(snippet=v.snippet, key=v.name, line=v.line)
-                return (f'<a class="kb-claim kb-claim--ok" href="{escape(url)}" title="{escape(title)}">'
+                return (f'<a class="kb-claim kb-claim--ok" href="{escape(url)}" title="{escape(title)}" data-search-exclude>'
                         f'{escape(L["checked"])}</a>'), None
             title = L["failed_title"].format(snippet=v.snippet, key=v.name, line=v.line)
             problem = BindingProblem(note, b.line, f"claim {b.raw} is false: {v.snippet} computed {v.name} = False "
                                                   f"(cell at {v.snippet}:{v.line}); rewrite the sentence or fix the experiment")
-            return (f'<a class="kb-claim kb-claim--failed" href="{escape(url)}" title="{escape(title)}">'
+            return (f'<a class="kb-claim kb-claim--failed" href="{escape(url)}" title="{escape(title)}" data-search-exclude>'
                     f'{escape(L["failed"])}</a>'), problem
         try:
             text = format_value(v.value, b.fmt)
