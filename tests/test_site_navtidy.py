@@ -78,3 +78,18 @@ def test_real_build_nav(tmp_path: Path) -> None:
     assert "snippets/s.html" not in nav  # the snippet page is not in the nav ...
     assert (tmp_path / "site/snippets/s.html").is_file()  # ... but it is built
     assert "snippets/index.html" in nav  # and the snippets overview is
+
+
+def test_snippet_pages_out_of_the_nav_without_a_learning_path(tmp_path: Path) -> None:
+    (tmp_path / "mkdocs.yml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/甲.md").write_text("# 甲\n\n[[s.py]]\n", encoding="utf-8")
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets/s.py").write_text("# %% one\nprint(1)\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "site/甲.html").read_text(encoding="utf-8")
+    nav = html[html.index('class="md-nav md-nav--primary"'):html.index("md-sidebar--secondary")]
+    assert "snippets/s.html" not in nav and "snippets/index.html" in nav
+    assert "not included in the" not in r.stderr

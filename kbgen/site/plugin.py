@@ -136,6 +136,9 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         # The vault's index (kbgen's own, set in its on_files) resolves exactly as page links do.
         index = getattr(config.plugins.get("kbgen"), "index", None)
         self.resolver = index_resolver(index) if hasattr(index, "resolve") else NoteResolver(self.meta)
+        # Snippet pages stay out of the nav (reached from notes, the snippets index and search).
+        snippet_pages = navtidy.snippet_pages(getattr(config.plugins.get("kbgen"), "engine", None))
+        navtidy.mark_not_in_nav(files, snippet_pages)
         self.path = read_path(self.sources, self.config.path_dir, self.resolver, self.config.levels, log.info)
         if self.path is None:
             return files
@@ -152,10 +155,8 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
             home = "index.md" if "index.md" in self.sources else None
-            engine = getattr(config.plugins.get("kbgen"), "engine", None)  # snippet pages: out of the nav
-            navtidy.mark_not_in_nav(files, navtidy.snippet_pages(engine))
             config.nav = navtidy.tidy_nav(build_nav(
-                self.path, navtidy.without_pages(self.sources, navtidy.snippet_pages(engine)), home,
+                self.path, navtidy.without_pages(self.sources, snippet_pages), home,
                 self.config.path_title, self.config.section_titles, self.config.nav_index_only,
             ), lambda src: navtidy.page_title(src, self.sources.get(src)))
         return files
