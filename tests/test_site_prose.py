@@ -39,7 +39,7 @@ $$
 
 ## 下一节
 
-见 arXiv:2005.14165 的 96 层。
+见 arXiv:2005.14165 的 96 层（§5.1）。
 
 [^brown2020]: Brown et al., 2020, Table 2.1, 175B.
 [^radford2019]: Radford et al., 2019.
@@ -61,7 +61,7 @@ def test_cited_in_sentence_item_row_and_after_the_full_stop():
 
 def test_nothing_from_code_math_bindings_frontmatter_footnotes_or_numbering():
     texts = [p.text for p in prose_numbers(NOTE, "例子.md")]
-    for absent in ("0.5834", "512", "20", "2.1", "175B", "3.2.2", "1706.03762", "2005.14165"):
+    for absent in ("0.5834", "512", "20", "2.1", "175B", "3.2.2", "1706.03762", "2005.14165", "5.1"):
         assert absent not in texts, absent
     assert texts.count("2020") == 0  # only in footnote definitions
 

@@ -80,6 +80,12 @@ def test_typed_numbers_match_the_value(text, value):
     ("0.5 倍", 0.5),            # one significant digit identifies nothing
     ("d_model512", 512),
     ("5×5 的格子", 5.0),       # a size, not a ratio
+    ("温度如 2.0", 1.993),     # two digits with one decimal match by chance
+    ("温度如 2.0", 2),         # whole numbers below 1000 are settings and counts
+    ("准确率 100%", 1.0),
+    ("为 60.0%", 60),
+    ("小 16 倍", 16),
+    ("约 5.1 万", float("nan")),
 ])
 def test_typed_numbers_that_do_not_match(text, value):
     assert not any(is_notable(n) and typed_matches(n, value) for n in find_numbers(text))

@@ -176,18 +176,29 @@ def find_numbers(text: str) -> list[NumberMention]:
 
 
 def is_notable(n: NumberMention) -> bool:
-    """Worth comparing with computed values: not a small plain integer (steps, heads, sizes).
+    """Distinctive enough to be compared with computed values (few digits match by chance).
 
-    Plain integers count from 1000 up; numbers with decimals or a unit need two significant digits.
+    Plain integers count from 1000 up; decimals need three significant digits or two decimals
+    (``6.29``, ``0.58``; not ``2.0`` or ``5.1``); numbers with a unit need two significant digits.
     """
-    if n.decimals == 0 and not n.unit:
+    if n.unit:
+        return n.digits >= 2
+    if n.decimals == 0:
         return abs(n.mantissa) >= 1000
-    return n.digits >= 2
+    return n.digits >= 3 or n.decimals >= 2
+
+
+def is_distinctive(value: Scalar) -> bool:
+    """A computed value worth looking for in prose: a finite number that is not a small whole
+    number (0, 1.0, 2, 16, 60: counts and settings that prose writes for its own reasons)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        return False
+    return not (float(value).is_integer() and abs(value) < 1000)
 
 
 def typed_matches(n: NumberMention, value: Scalar) -> bool:
     """True when ``n`` is ``value`` written by hand: equal at the precision and unit it was typed."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+    if not is_distinctive(value) or isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if n.mantissa == 0:
         return False  # "0" never identifies a value

@@ -29,8 +29,8 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$", re.M)
 #: Sections that list the sources themselves: their years and pages are citations, not claims.
 _REFERENCE_TITLE = re.compile(r"(?:参考文献|参考资料|引用|延伸阅读|扩展阅读|进一步阅读|推荐阅读|References|Bibliography|"
                               r"Further reading|Read next)\b", re.I)
-#: Identifiers that contain digits but are no quantities: arXiv ids, DOIs, ISBNs.
-_IDENTIFIER = re.compile(r"\b(?:arXiv:|doi:|DOI:?|ISBN:?)[ \t]*\S+")
+#: Identifiers that contain digits but are no quantities: arXiv ids, DOIs, ISBNs, sections (§3.2).
+_IDENTIFIER = re.compile(r"\b(?:arXiv:|doi:|DOI:?|ISBN:?)[ \t]*\S+|§[ \t]*[\d.]+")
 
 
 @dataclass(frozen=True)
