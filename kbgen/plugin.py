@@ -141,7 +141,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         if self.config.notebooks:
             _ensure_notebook_plugin(config)
         if self.config.site:
-            from kbgen.site import ensure_site_plugin
+            from kbgen.site.plugin import ensure_site_plugin
 
             ensure_site_plugin(config)
         return config
