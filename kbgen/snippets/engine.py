@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kbgen.contracts import SnippetRefError
 from kbgen.snippets import render
@@ -17,6 +17,9 @@ from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet, parse_snippet, validate
 from kbgen.snippets.refs import scan_notes
 from kbgen.snippets.render import Outcome
+
+if TYPE_CHECKING:
+    from kbgen.snippets.dask_executor import DaskExecutor
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
@@ -45,14 +48,25 @@ class SnippetEngine:
         output_limit: int | None = None,
         live: bool = False,
         execution: bool = True,
+        executor: str = "local",
+        cluster: Any = None,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
         self.cache = Cache(cache_dir if cache_dir.is_absolute() else self.root / cache_dir, self.root)
         if memory_limit_mb is None:
             memory_limit_mb = default_memory_mb(jobs)
-        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
-                                 memory_limit_mb or None, output_limit)
+        self.executor: Executor | DaskExecutor
+        if executor == "local":
+            self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
+                                     memory_limit_mb or None, output_limit)
+        elif executor == "dask":  # kbgen.snippets.dask_executor; ``cluster``: its ClusterOptions
+            from kbgen.snippets.dask_executor import DaskExecutor
+
+            self.executor = DaskExecutor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
+                                         memory_limit_mb or None, output_limit, cluster=cluster)
+        else:
+            raise ValueError(f"executor must be 'local' or 'dask', not {executor!r}")
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
@@ -166,7 +180,14 @@ class SnippetEngine:
         self._t0 = time.perf_counter()
         if self.docs_dir is None:
             self.docs_dir = Path(config["docs_dir"])
-        self.execute()
+        from kbgen.snippets.dask_executor import ClusterError
+
+        try:
+            self.execute()
+        except ClusterError as e:  # executor: dask, the cluster failed as a whole: one clear message
+            from mkdocs.exceptions import PluginError
+
+            raise PluginError(str(e)) from e
         if not self.references:
             self._default_references()
 
@@ -319,6 +340,9 @@ class SnippetEngine:
                 "cache_entry": o.dir.name if o.ok and o.dir is not None else None,
                 "references": [n for n, _ in self.references.get(name, [])],
                 "measured": o.snippet.measured,
+                # where this build ran it: "local", a Dask worker's address, or None (cached, not run)
+                "ran_on": o.where or ("local" if isinstance(self.executor, Executor)
+                                      and o.status in ("executed", "failed", "timeout") else None),
             }
             if o.failed:
                 e["error"] = o.message

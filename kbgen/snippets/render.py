@@ -30,6 +30,7 @@ class Outcome:
     message: str = ""  # failures: "snippets/x.py:12: ValueError: ..." + traceback
     reason: str = ""  # executed: why ("miss", "stale", "corrupt", "forced")
     run_seconds: float = 0.0  # execution time of the shown result (cached: of the run that made it)
+    where: str = ""  # where this build ran it: a Dask worker's address ("" = this machine, or not run)
 
     @property
     def ok(self) -> bool:
@@ -259,6 +260,10 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         "| 代码片段 | 标题 | 状态 | 用时 (s) | 依赖的模块 / 数据文件 |",
         "| --- | --- | --- | ---: | --- |",
     ]
+    placed = any(o.where for o in outcomes)  # ran on a cluster: say where each snippet ran
+    if placed:
+        lines[-2] = lines[-2][:-1] + " 运行于 (worker) |"
+        lines[-1] += " --- |"
     for o in sorted(outcomes, key=lambda o: (-o.run_seconds, o.snippet.name)):
         deps = (o.result or {}).get("deps", {})
         dep_list = list(deps.get("modules", {})) + list(deps.get("files", {}))
@@ -266,7 +271,7 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         title = o.snippet.title.replace("|", r"\|")
         lines.append(
             f"| {md_link(o.snippet.name, page_href(o.snippet))} | {title} | {STATUS_ZH.get(o.status, o.status)} "
-            f"| {o.run_seconds:.2f} | {dep_txt} |"
+            f"| {o.run_seconds:.2f} | {dep_txt} |" + (f" `{o.where}` |" if o.where else " — |" if placed else "")
         )
     lines.append("")
     return "\n".join(lines)
