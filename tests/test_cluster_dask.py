@@ -29,7 +29,7 @@ distributed = pytest.importorskip("distributed", reason="executor: dask needs `d
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "snippets_project"))
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reliability"))
 from site_project import make_site_project  # noqa: E402
-from snippets_helpers import engine, make_project, write  # noqa: E402
+from snippets_helpers import SNIPPETS, engine, make_project, write  # noqa: E402
 
 from kbgen.snippets.dask_executor import THREADS_ENV, ClusterOptions  # noqa: E402
 
@@ -84,8 +84,10 @@ def test_site_is_byte_identical_to_the_local_executor(cluster: Any, tmp_path: Pa
     local = make_site_project(tmp_path / "local")
     dask = make_site_project(tmp_path / "elsewhere" / "dask")
     use_dask(dask, cluster.scheduler.address)
-    for root in (local, dask):
-        r = mkdocs_build(root)
+    for root in (local, dask):  # a failing snippet too: its error, shown in the page, is the same
+        write(root / "snippets/s_fail.py", "# %% boom\nraise ValueError('no luck')\n")
+        write(root / "docs/笔记/失败.md", "---\ntitle: 失败\n---\n\n# 失败\n\n![[s_fail.py]]\n")
+        r = mkdocs_build(root, strict=False)
         assert r.returncode == 0, r.stderr[-4000:]
     a, b = tree(local / "site"), tree(dask / "site")
     assert len(a) > 50
@@ -94,7 +96,8 @@ def test_site_is_byte_identical_to_the_local_executor(cluster: Any, tmp_path: Pa
     # where each snippet ran: worker addresses of this cluster in the report and the run-times page
     workers = set(cluster.scheduler_info()["workers"])
     rep = json.loads((dask / "site/kbgen-report.json").read_text(encoding="utf-8"))
-    assert {e["status"] for e in rep["snippets"]} == {"executed"}
+    assert {e["name"] for e in rep["snippets"] if e["status"] != "executed"} == {"s_fail.py"}
+    assert "snippets/s_fail.py:2: ValueError: no luck" in (dask / "site/笔记/失败.html").read_text(encoding="utf-8")
     assert {e["ran_on"] for e in rep["snippets"]} <= workers and len({e["ran_on"] for e in rep["snippets"]}) == 2
     local_rep = json.loads((local / "site/kbgen-report.json").read_text(encoding="utf-8"))
     assert {e["ran_on"] for e in local_rep["snippets"]} == {"local"}
@@ -103,7 +106,9 @@ def test_site_is_byte_identical_to_the_local_executor(cluster: Any, tmp_path: Pa
 
     # a rebuild submits nothing: every snippet is a cache hit on the building machine
     before = transitions(cluster)
-    r = mkdocs_build(dask)
+    (dask / "snippets/s_fail.py").unlink()  # failures are never cached: it would run again
+    (dask / "docs/笔记/失败.md").unlink()
+    r = mkdocs_build(dask, strict=False)
     assert r.returncode == 0, r.stderr[-4000:]
     rep = json.loads((dask / "site/kbgen-report.json").read_text(encoding="utf-8"))
     assert {e["status"] for e in rep["snippets"]} == {"cached"} and {e["ran_on"] for e in rep["snippets"]} == {None}
@@ -122,7 +127,7 @@ def test_cache_hits_submit_nothing_and_an_edit_submits_only_its_snippets(cluster
     e = engine(root, executor="dask", cluster=options(cluster))
     out = e.execute()
     assert sorted(e.executor.submitted) == ["s_direct.py", "s_trans.py"]
-    assert "base = 40" in out["s_direct.py"].cell_result("value")["outputs"][0]["text"]
+    assert "base = 40" in out["s_direct.py"].cell_result("value").text()
 
 
 KILLABLE = """
@@ -174,10 +179,10 @@ def test_worker_killed_mid_snippet_is_retried_elsewhere(cluster: Any, tmp_path: 
     assert len(killed) == 1
     o = out["victim.py"]
     assert o.status == "executed", o.message
-    assert "survived attempt 1" in o.cell_result("victim")["outputs"][0]["text"]
+    assert "survived attempt 1" in o.cell_result("victim").text()
     assert "(retried)" in o.where
     assert out["bystander.py"].status == "executed"
-    cluster.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    cluster.wait_for_workers(2, timeout=300)  # the nanny restarts the killed worker
 
 
 def test_worker_killed_on_every_attempt_is_reported_naming_the_worker(cluster: Any, tmp_path: Path) -> None:
@@ -190,37 +195,59 @@ def test_worker_killed_on_every_attempt_is_reported_naming_the_worker(cluster: A
     assert "snippets/victim.py: the Dask worker running it died" in o.message
     assert "tcp://127.0.0.1:" in o.message and o.where.startswith("tcp://127.0.0.1:")
     assert not any((root / ".cache/kbgen/entries").iterdir())  # nothing cached
-    cluster.wait_for_workers(2, timeout=60)
+    cluster.wait_for_workers(2, timeout=300)
 
 
-@pytest.mark.parametrize("changed", ["fakecore/b.py", "data/values.txt", "snippets/s_other.py"])
+@pytest.mark.parametrize("changed", ["fakecore/b.py", "data/values.txt", "data/"])
 def test_worker_on_a_modified_copy_is_rejected_naming_the_file(cluster: Any, tmp_path: Path, changed: str) -> None:
-    root = make_project(tmp_path / "here")
+    """Every kind of dependency (module, data file, folder listing) read on a worker whose
+    checkout differs rejects that snippet's run, naming the path; nothing of it is cached."""
+    snippets = {"s_list.py": "# %% ls\nimport os\nprint(sorted(os.listdir('data')))\n"}
+    root = make_project(tmp_path / "here", {**SNIPPETS, **snippets})
     copy = tmp_path / "worker-checkout"
     shutil.copytree(root, copy)
-    with open(copy / changed, "a", encoding="utf-8") as f:
-        f.write("\n# edited on the worker's copy\n" if changed.endswith(".py") else "4\n")
+    if changed == "data/":
+        write(copy / "data/extra.txt", "new file on the worker only\n")
+    else:
+        with open(copy / changed, "a", encoding="utf-8") as f:
+            f.write("\n# edited on the worker's copy\n" if changed.endswith(".py") else "4\n")
     checkout = str(copy)
     cluster.run(lambda: os.environ.update(KBGEN_PROJECT_ROOT=checkout))  # the workers run in the copy
     try:
-        e = engine(root, executor="dask", cluster=options(cluster))
-        out = e.execute()
+        out = engine(root, executor="dask", cluster=options(cluster)).execute()
     finally:
         cluster.run(lambda: os.environ.pop("KBGEN_PROJECT_ROOT", None))
     users = {"fakecore/b.py": {"s_direct.py", "s_trans.py"}, "data/values.txt": {"s_data.py"},
-             "snippets/s_other.py": {"s_other.py"}}[changed]
+             "data/": {"s_list.py"}}[changed]
     for name, o in out.items():
         if name in users:
             assert o.status == "failed", name
-            assert "rejected the run from Dask worker tcp://127.0.0.1:" in o.message and changed in o.message
-            assert o.dir is None or ".cache/kbgen/entries" not in str(o.dir)
+            assert o.message.startswith(f"snippets/{name}: rejected the run from Dask worker tcp://127.0.0.1:")
+            assert f"it read {changed} with sha256" in o.message and "Not cached." in o.message
         else:
             assert o.status == "executed", (name, o.message)
-    # never cached: the same build again still has nothing valid for them
+    # never cached: the next build (workers back on this checkout) runs exactly those again
     e = engine(root, executor="dask", cluster=options(cluster))
     again = e.execute()
-    assert {n for n in e.executor.submitted} == users
-    assert all(again[n].status == "executed" for n in users)  # workers back on this checkout
+    assert set(e.executor.submitted) == users
+    assert all(again[n].status == "executed" for n in users)
+
+
+def test_worker_runs_the_snippet_bytes_of_the_building_machine(cluster: Any, tmp_path: Path) -> None:
+    """The snippet's own bytes travel with the task: a worker whose copy of the snippet differs
+    still runs (and the site shows) the building machine's version."""
+    root = make_project(tmp_path / "here")
+    copy = tmp_path / "worker-checkout"
+    shutil.copytree(root, copy)
+    write(copy / "snippets/s_other.py", "# %% value\nprint('the worker copy')\n")
+    checkout = str(copy)
+    cluster.run(lambda: os.environ.update(KBGEN_PROJECT_ROOT=checkout))
+    try:
+        out = engine(root, executor="dask", cluster=options(cluster)).execute()
+    finally:
+        cluster.run(lambda: os.environ.pop("KBGEN_PROJECT_ROOT", None))
+    assert out["s_other.py"].status == "executed"
+    assert out["s_other.py"].cell_result("value").text() == "c = c\n"
 
 
 GPU_SNIPPET = "# kbgen: resources=GPU\n# %% where\nprint('ran')\n"  # line 2 (after make_project's BOOT line)
@@ -250,7 +277,7 @@ def test_gpu_snippet_runs_only_on_a_gpu_worker(cluster: Any, tmp_path: Path) -> 
          "--resources", "GPU=1", "--host", "127.0.0.1", "--name", "gpu-worker", "--no-dashboard"],
         env={**ENV, THREADS_ENV: "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        cluster.wait_for_workers(3, timeout=90)
+        cluster.wait_for_workers(3, timeout=300)
         gpu = [a for a, w in cluster.scheduler_info()["workers"].items() if w.get("resources", {}).get("GPU")]
         assert len(gpu) == 1
         root = make_project(tmp_path / "p", {f"train{i}.py": GPU_SNIPPET for i in range(3)})

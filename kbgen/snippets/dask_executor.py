@@ -4,10 +4,11 @@ The seam with the local executor is one thing: *run one snippet in its own proce
 server child: timeout, memory cap, write guard, output capture) and read back everything the
 run wrote. On a worker, :func:`run_on_worker` does exactly that and ships the whole run (result,
 figure bytes, progress, log) back as a :class:`ShippedRun`. The building machine
-(:class:`DaskExecutor`) checks that the worker ran the same bytes (the snippet file and every
-module / data file in the dependency manifest, by sha256, against its own files), then turns the
-run into an :class:`~kbgen.snippets.render.Outcome` and commits it to its own cache exactly as
-the local executor does. Cache hits never leave the building machine; a rejected run is never
+(:class:`DaskExecutor`) sends the snippet's bytes (what it keyed is what runs), checks that the
+worker used the same bytes for everything else (every module, data file and folder listing in
+the dependency manifest, by sha256, against its own files), then turns the run into an
+:class:`~kbgen.snippets.contract.Outcome` and commits it to its own cache as the local executor
+does. Cache hits never leave the building machine; a rejected run is never
 cached.
 
 ``distributed`` is imported lazily (``pip install -e '.[cluster]'``): kbgen works without it.
@@ -15,7 +16,6 @@ cached.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from kbgen.snippets import render
-from kbgen.snippets.cache import Cache, HashMemo, cache_key
+from kbgen.snippets.cache import Cache, HashMemo
+from kbgen.snippets.contract import (LOG_FILE, SAFE_FILE_NAME, Outcome, OutcomeStatus,
+                                     Progress, RunRequest, RunResult, cache_key)
+from kbgen.snippets.executor import Finalize, available_cores
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
 from kbgen.snippets.model import Snippet
-from kbgen.snippets.render import Outcome
-from kbgen.snippets.worker import sha256_file
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
-NOTEBOOK = "notebook.ipynb"
 SCHEDULER_ENV = "KBGEN_DASK_SCHEDULER"
 #: On a worker: the checkout of the project to run in (default: the building machine's path
 #: when it exists there, else the worker's current directory).
@@ -51,7 +50,6 @@ START_TOPIC = "kbgen-start"
 MAX_LOAD_STRETCH = 4.0
 #: Seconds the client may spend reconnecting to a lost scheduler before the build fails.
 LOST_AFTER_S = 10.0
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,200}$")
 _RESOURCE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_]*)(?::(?P<count>\d+(?:\.\d+)?))?$")
 
 
@@ -113,9 +111,11 @@ def _directive_line(s: Snippet, key: str) -> int:
 # -- the worker side -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class TaskRequest:
-    """What the building machine sends for one snippet (no files: the worker has the checkout)."""
+    """What the building machine sends for one snippet: its bytes (what was keyed is what runs)
+    and the run's limits; no other file (the worker has a checkout of the project)."""
 
     snippet_rel: str  # "snippets/x.py", relative to the project root
+    source: bytes  # the exact bytes the building machine read and keyed
     root: str  # the building machine's project root (used on the worker when it exists there)
     fig_format: str
     timeout: float  # the snippet's declared timeout, seconds
@@ -130,8 +130,8 @@ class ShippedRun:
     """One run on a worker, whole: ``files`` holds every file the run wrote in its output folder
     (``result.json``, figures, ``progress.json``, ``log.txt``) by plain name.
     ``finished``: the child ended before its timeout; ``exit``: its exit code (negative: signal);
-    ``limit``: the timeout applied (declared x ``load_factor``); ``snippet_sha256``: the worker's
-    copy of the snippet; ``problem``: set when the worker could not run it at all."""
+    ``limit``: the timeout applied (declared x ``load_factor``, the worker's load);
+    ``seconds``: wall time on the worker; ``problem``: set when the worker could not run it."""
 
     worker: str
     host: str
@@ -140,7 +140,6 @@ class ShippedRun:
     limit: float
     load_factor: float
     seconds: float
-    snippet_sha256: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     problem: str = ""
 
@@ -161,12 +160,11 @@ def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServ
         return server
 
 
-def run_isolated(server: ForkServer, snippet: Path, out: Path, fig_format: str, limit: float,
-                 memory_mb: int | None, output_limit: int | None) -> tuple[bool, int | None]:
-    """Run one snippet in a forked child of ``server`` writing into ``out``, killed after ``limit``
-    seconds; returns (finished before the limit, exit code). The same isolation as the local
-    executor: own process group, address-space cap, write guard, captured output."""
-    job = server.submit(snippet, out, fig_format, memory_mb=memory_mb, output_limit=output_limit)
+def run_isolated(server: ForkServer, request: RunRequest, limit: float) -> tuple[bool, int | None]:
+    """Run one snippet request in a forked child of ``server`` (it writes into ``request.out``),
+    killed after ``limit`` seconds; returns (finished before the limit, exit code). The local
+    executor's isolation: own process group, address-space cap, write guard, captured output."""
+    job = server.submit(request)
     finished = server.wait(job, limit)
     return finished, job.exit
 
@@ -177,16 +175,13 @@ def _worker_threads() -> int:
         return int(env)
     from distributed import get_worker
 
-    from kbgen.snippets.executor import available_cores
-
     return max(1, available_cores() // max(1, get_worker().state.nthreads))
 
 
 def _load_factor(enabled: bool) -> float:
+    """As the local executor: timeouts stretch with this machine's load, up to x4."""
     if not enabled:
         return 1.0
-    from kbgen.snippets.executor import available_cores
-
     try:
         return min(MAX_LOAD_STRETCH, max(1.0, os.getloadavg()[0] / available_cores()))
     except OSError:
@@ -197,7 +192,7 @@ def _worker_root(req: TaskRequest) -> Path:
     env = os.environ.get(PROJECT_ENV)
     if env:
         return Path(env).resolve()
-    if (Path(req.root) / req.snippet_rel).is_file():
+    if (Path(req.root) / req.snippet_rel).parent.is_dir():
         return Path(req.root)
     return Path.cwd().resolve()
 
@@ -211,21 +206,24 @@ def run_on_worker(req: TaskRequest, key: str) -> ShippedRun:
     root = _worker_root(req)
     snippet = root / req.snippet_rel
     host = socket.gethostname()
-    if not snippet.is_file():
+    if not snippet.parent.is_dir():
         return ShippedRun(worker.address, host, False, None, 0.0, 1.0, 0.0, problem=(
-            f"worker {worker.address} has no {req.snippet_rel} under {root}: start workers in a checkout of "
-            f"the project (or set {PROJECT_ENV})"))
+            f"Dask worker {worker.address} has no {snippet.parent.name}/ folder under {root}: start workers in a "
+            f"checkout of the project (or set {PROJECT_ENV} on them)"))
     factor = _load_factor(req.load_scaling)
     limit = req.timeout * factor
     out = Path(tempfile.mkdtemp(prefix="kbgen-run-"))
     try:
         t0 = time.perf_counter()
         server = _fork_server(root, _worker_threads(), tuple(req.preload))
-        finished, code = run_isolated(server, snippet, out, req.fig_format, limit, req.memory_mb, req.output_limit)
+        request = RunRequest(str(snippet), req.source, str(out), str(root), req.fig_format, req.memory_mb,
+                             req.output_limit)
+        finished, code = run_isolated(server, request, limit)
         seconds = time.perf_counter() - t0
-        files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and _PLAIN_NAME.match(p.name)}
-        return ShippedRun(worker.address, host, finished, code, limit, factor, seconds,
-                          snippet_sha256=sha256_file(snippet), files=files)
+        files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and SAFE_FILE_NAME.match(p.name)}
+        if LOG_FILE in files:  # paths in the project are shown relative to it, as locally
+            files[LOG_FILE] = files[LOG_FILE].replace(os.fsencode(str(root) + os.sep), b"")
+        return ShippedRun(worker.address, host, finished, code, limit, factor, seconds, files=files)
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -254,6 +252,7 @@ class DaskExecutor:
         load_scaling: bool = True,
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
+        finalize: Finalize | None = None,
         cluster: ClusterOptions | None = None,
     ) -> None:
         self.root = root
@@ -266,6 +265,7 @@ class DaskExecutor:
         self.load_factor = 1.0
         self.memory_limit_mb = memory_limit_mb
         self.output_limit = output_limit
+        self.finalize = finalize
         self.options = cluster or ClusterOptions()
         self.submitted: list[str] = []  # snippet names sent to the cluster by the last run()
 
@@ -296,8 +296,6 @@ class DaskExecutor:
                 client.close()
             return
         n = self.options.workers or self.jobs
-        from kbgen.snippets.executor import available_cores
-
         threads = max(1, available_cores() // n)
         # 127.0.0.1 only: a LocalCluster never listens on another interface. A worker that dies
         # while running a snippet gets one retry elsewhere (allowed_failures=1), then KilledWorker.
@@ -324,29 +322,35 @@ class DaskExecutor:
         with self.cache.locked(log.info):
             for s in snippets:
                 t0 = time.perf_counter()
-                key = cache_key(s.text.encode("utf-8"), self.fig_format)
-                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes)
+                key = self.key(s)
+                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes, s.name)
                 if entry is not None:
                     outcomes[s.name] = Outcome(s, "cached", time.perf_counter() - t0, entry.result, entry.dir,
-                                               run_seconds=entry.result["seconds"])
+                                               run_seconds=entry.result.seconds)
                 else:
                     todo.append((s, key, reason))
             if todo:
                 timings = self.cache.read_state("timings.json")
                 todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
                 with self._client() as client:
-                    for o in self._run_on_cluster(client, todo, hashes):
+                    for o in self._run_on_cluster(client, todo):
                         outcomes[o.snippet.name] = o
                 timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
                 self.cache.write_state("timings.json", timings)
+        for o in outcomes.values():
+            if o.dir is not None and not o.dir.is_dir():  # figures gone with the cache folder
+                raise self.cache.removed_error()
         return {s.name: outcomes[s.name] for s in snippets}
+
+    def key(self, s: Snippet) -> str:
+        """The cache key of ``s``: of the exact bytes that will run (see ``contract.cache_key``)."""
+        return cache_key(s.source, self.fig_format)
 
     def _workers(self, client: Any) -> dict[str, dict[str, Any]]:
         workers: dict[str, dict[str, Any]] = client.scheduler_info(n_workers=-1).get("workers", {})
         return workers
 
-    def _run_on_cluster(self, client: Any, todo: list[tuple[Snippet, str, str]],
-                        hashes: HashMemo) -> Iterator[Outcome]:
+    def _run_on_cluster(self, client: Any, todo: list[tuple[Snippet, str, str]]) -> Iterator[Outcome]:
         from distributed import wait
 
         try:
@@ -392,8 +396,8 @@ class DaskExecutor:
                     res, where_note = {}, " (CPU fallback: no worker offers " + wanted + ")"
                 declared = s.timeout(self.timeout)
                 key = f"kbgen-{s.stem}-{uuid.uuid4().hex[:8]}"
-                req = TaskRequest(self.rel(s.path), str(self.root), self.fig_format, declared, self.load_scaling,
-                                  self.memory_limit_mb, self.output_limit, tuple(self.preload))
+                req = TaskRequest(self.rel(s.path), s.source, str(self.root), self.fig_format, declared,
+                                  self.load_scaling, self.memory_limit_mb, self.output_limit, tuple(self.preload))
                 a = _Attempt(s, key, reason + where_note, ckey, declared)
                 with lock:
                     attempts[key] = a
@@ -419,7 +423,7 @@ class DaskExecutor:
                 for fut in done:
                     pending.discard(fut)
                     progress[0] = now
-                    yield self._collect(fut, futures[fut], hashes)
+                    yield self._collect(fut, futures[fut])
                 with lock:
                     running = [(f, futures[f].started) for f in pending if futures[f].started is not None]
                     last = progress[0]
@@ -458,12 +462,12 @@ class DaskExecutor:
             except Exception:  # noqa: BLE001 - the client may already be gone
                 pass
 
-    def _failed(self, s: Snippet, msg: str, reason: str, where: str, status: str = "failed") -> Outcome:
+    def _failed(self, s: Snippet, msg: str, reason: str, where: str, status: OutcomeStatus = "failed") -> Outcome:
         o = Outcome(s, status, 0.0, None, None, message=msg, reason=reason)
         o.where = where
         return o
 
-    def _collect(self, fut: Any, a: _Attempt, hashes: HashMemo) -> Outcome:
+    def _collect(self, fut: Any, a: _Attempt) -> Outcome:
         """A finished task -> Outcome: the worker's exception, a rejected run, or the run itself."""
         from distributed import KilledWorker
 
@@ -484,50 +488,51 @@ class DaskExecutor:
         where = shipped.worker + (" (retried)" if len(a.workers) > 1 else "")
         if shipped.problem:
             return self._failed(a.snippet, f"{rel}: {shipped.problem}\n", a.reason, where)
-        mismatch = self._mismatch(a.snippet, shipped, hashes)
+        try:
+            out = self.cache.new_tmp()
+        except FileNotFoundError as e:
+            raise self.cache.removed_error() from e
+        for name, data in shipped.files.items():
+            if SAFE_FILE_NAME.match(name):
+                (out / name).write_bytes(data)
+        result = RunResult.read(out, a.snippet.name)
+        mismatch = self._mismatch(a.snippet, shipped.worker, result, HashMemo(self.root))
         if mismatch:
             log.warning("kbgen: %s", mismatch.split("\n", 1)[0])
+            shutil.rmtree(out, ignore_errors=True)
             return self._failed(a.snippet, mismatch, a.reason, where)
-        out = self.cache.new_tmp()
-        for name, data in shipped.files.items():
-            if _PLAIN_NAME.match(name):
-                (out / name).write_bytes(data)
-        o = self._outcome(a.snippet, a.cache_key, a.reason, out, shipped)
+        o = self._outcome(a.snippet, a.cache_key, a.reason, out, shipped, result)
         o.where = where
         return o
 
-    def _mismatch(self, s: Snippet, shipped: ShippedRun, hashes: HashMemo) -> str:
-        """Why the worker's run is not a run of this checkout ("" when it is): the first file
-        whose bytes differ, named."""
-        rel = self.rel(s.path)
-        here = sha256_file(s.path)
-        if shipped.snippet_sha256 != here:
-            return (f"{rel}: rejected the run from Dask worker {shipped.worker}: its copy of {rel} differs from "
-                    f"this one (sha256 {shipped.snippet_sha256[:12]} there, {here[:12]} here); bring the worker's "
-                    "checkout to the same commit. Not cached.\n")
-        result = _json(shipped.files.get("result.json"))
-        deps = (result or {}).get("deps", {})
-        for kind in ("modules", "files"):
-            for dep, theirs in sorted((deps.get(kind) or {}).items()):
-                ours = hashes.get(dep)
-                if ours != theirs:
-                    state = f"sha256 {ours[:12]} here" if ours else "missing here"
-                    return (f"{rel}: rejected the run from Dask worker {shipped.worker}: it read {dep} with sha256 "
-                            f"{str(theirs)[:12]}, {state}; the worker's checkout differs from this one: bring it "
-                            "to the same commit. Not cached.\n")
+    def _mismatch(self, s: Snippet, worker: str, result: RunResult | None, hashes: HashMemo) -> str:
+        """Why the worker's run is not a run of this checkout ("" when it is): the first module,
+        data file or folder listing whose bytes there differ from the bytes here, named."""
+        if result is None:
+            return ""
+        deps = result.deps
+        here: list[tuple[str, str, str | None]] = [(rel, h, hashes.get(rel)) for rel, h in sorted({**deps.modules,
+                                                                                                  **deps.files}.items())]
+        here += [(rel + "/", h, hashes.listing(rel)) for rel, h in sorted(deps.listings.items())]
+        for rel, theirs, ours in here:
+            if ours != theirs:
+                state = f"sha256 {ours[:12]} here" if ours else "missing here"
+                return (f"{self.rel(s.path)}: rejected the run from Dask worker {worker}: it read {rel} with sha256 "
+                        f"{theirs[:12]}, {state}. The worker's checkout differs from this one (or the file changed "
+                        "here during the run): bring both to the same commit and build again. Not cached.\n")
         return ""
 
-    def _outcome(self, s: Snippet, key: str, reason: str, out: Path, shipped: ShippedRun) -> Outcome:
+    def _outcome(self, s: Snippet, key: str, reason: str, out: Path, shipped: ShippedRun,
+                 result: RunResult | None) -> Outcome:
         """The run in ``out`` as an Outcome; committed to the cache when it succeeded. Messages are
         the local executor's, word for word (the site must not depend on where a snippet ran)."""
         rel = self.rel(s.path)
         seconds = shipped.seconds
-        result = _json(shipped.files.get("result.json"))
         declared = s.timeout(self.timeout)
         if not shipped.finished:
-            prog = _json(shipped.files.get("progress.json")) or {}
-            where = f"{rel}:{prog.get('line', '?')}"
-            cell = f" in cell '{prog['cell']}'" if prog.get("cell") else ""
+            prog = Progress.read(out)
+            where = f"{rel}:{prog.line if prog else '?'}"
+            cell = f" in cell '{prog.cell}'" if prog else ""
             stretched = f", stretched x{shipped.load_factor:.1f} for machine load" if shipped.load_factor > 1 else ""
             msg = (
                 f"{where}: timed out after {shipped.limit:.0f} s{cell} (limit {declared:g} s{stretched}; raise it with "
@@ -535,32 +540,25 @@ class DaskExecutor:
             )
             return Outcome(s, "timeout", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
         if result is None:
-            tail = shipped.files.get("log.txt", b"").decode("utf-8", "replace")[-3000:]
-            prog = _json(shipped.files.get("progress.json")) or {}
-            msg = f"{rel}:{prog.get('line', '?')}: the snippet process died (exit {shipped.exit})\n{tail}"
+            tail = (out / LOG_FILE).read_text(errors="replace")[-3000:] if (out / LOG_FILE).exists() else ""
+            tail = tail.replace(str(self.root) + os.sep, "")
+            prog = Progress.read(out)
+            msg = f"{rel}:{prog.line if prog else 1}: the snippet process died (exit {shipped.exit})\n{tail}"
             return Outcome(s, "failed", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if result["status"] != "ok":
-            err = result["error"]
-            msg = f"{rel}:{err['line']}: {err['ename']}: {err['evalue']} (cell '{err.get('cell')}')\n{err['traceback']}"
-            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result["seconds"])
-        nb = Outcome(s, "executed", seconds, result, out, reason=reason, run_seconds=result["seconds"])
-        (out / NOTEBOOK).write_text(render.notebook_json(s, nb), encoding="utf-8")
+        if not result.ok:
+            assert result.error is not None
+            err = result.error
+            cell = f" (cell '{err.cell}')" if err.cell else ""
+            msg = f"{rel}:{err.line}: {err.ename}: {err.evalue}{cell}\n{err.traceback}"
+            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result.seconds)
+        if self.finalize is not None:
+            self.finalize(s, result, out)
         entry = self.cache.commit(key, out, result)
-        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result["seconds"])
+        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result.seconds)
 
 
 def _where(a: _Attempt) -> str:
     return a.workers[-1] if a.workers else ""
-
-
-def _json(data: bytes | None) -> dict[str, Any] | None:
-    if data is None:
-        return None
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 __all__: list[str] = [
