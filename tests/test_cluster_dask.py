@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reliability"))
 from site_project import make_site_project  # noqa: E402
 from snippets_helpers import SNIPPETS, engine, make_project, write  # noqa: E402
 
+from kbgen.snippets.cache import HashMemo  # noqa: E402
 from kbgen.snippets.dask_executor import THREADS_ENV, ClusterOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,6 +312,56 @@ def test_building_machine_times_out_a_worker_that_stops_answering(cluster: Any, 
     o = result["frozen.py"]
     assert o.status == "timeout"
     assert "snippets/frozen.py: no result from Dask worker tcp://127.0.0.1:" in o.message and "after 5 s" in o.message
+
+
+def test_lost_scheduler_fails_the_build_once_and_caches_nothing_partial(tmp_path: Path) -> None:
+    """A scheduler killed mid-build (its own process, as `dask scheduler` on another machine):
+    one ClusterError naming it, no hang, and the snippet that was running is not cached."""
+    from kbgen.snippets.dask_executor import ClusterError
+
+    dask_cli = str(Path(sys.executable).parent / "dask")
+    sched_file = tmp_path / "scheduler.json"
+    env = {**ENV, THREADS_ENV: "1"}
+    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 120
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                                       "--no-dashboard"], env=env, start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        marker = tmp_path / "pids"
+        root = make_project(tmp_path / "p", {"long.py": KILLABLE.format(marker=str(marker), kills=99)})
+        e = engine(root, executor="dask", cluster=ClusterOptions(scheduler=address), timeout=150)
+        errors: list[BaseException] = []
+
+        def build() -> None:
+            try:
+                e.execute()
+            except BaseException as exc:  # noqa: BLE001 - the test inspects it
+                errors.append(exc)
+
+        runner = threading.Thread(target=build, daemon=True)
+        runner.start()
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "long.py never started"
+        os.killpg(procs[0].pid, signal.SIGKILL)
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "the build hung after the scheduler was lost"
+        assert len(errors) == 1 and isinstance(errors[0], ClusterError), errors
+        assert "lost the Dask scheduler" in str(errors[0]) and address.split("://")[1] in str(errors[0])
+        assert e.cache.lookup(e.executor.key(e.snippets["long.py"]), HashMemo(root))[0] is None
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait(30)
 
 
 @pytest.mark.skipif(not os.environ.get("KBGEN_DASK_REAL_VAULT"),

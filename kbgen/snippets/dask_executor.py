@@ -412,12 +412,13 @@ class DaskExecutor:
                     done = set(wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done)
                 except TimeoutError:  # nothing finished in this half second
                     done = set()
+                except Exception as e:  # noqa: BLE001 - FuturesCancelledError: the scheduler dropped them
+                    raise ClusterError(self._lost(client, e)) from e
                 now = time.monotonic()
                 if client.status != "running":  # reconnecting, or closed after giving up
                     lost_since = lost_since or now
                     if client.status != "connecting" or now - lost_since > LOST_AFTER_S:
-                        raise ClusterError(f"kbgen: lost the Dask scheduler at {client.scheduler.address} "
-                                           f"({client.status}); nothing from unfinished snippets was cached")
+                        raise ClusterError(self._lost(client, None))
                     continue
                 lost_since = None
                 for fut in done:
@@ -452,7 +453,7 @@ class DaskExecutor:
         except ClusterError:
             raise
         except OSError as e:  # CommClosedError and friends: the scheduler went away
-            raise ClusterError(f"kbgen: lost the Dask scheduler: {e}; nothing from unfinished snippets was cached") from e
+            raise ClusterError(self._lost(client, e)) from e
         finally:
             for fut in futures:
                 if not fut.done():
@@ -461,6 +462,16 @@ class DaskExecutor:
                 client.unsubscribe_topic(START_TOPIC)
             except Exception:  # noqa: BLE001 - the client may already be gone
                 pass
+
+    def _lost(self, client: Any, e: BaseException | None) -> str:
+        address = getattr(getattr(client, "scheduler", None), "address", None) or self.options.address() or "?"
+        why = f": {type(e).__name__}" if e is not None else f" (client {getattr(client, 'status', '?')})"
+        return (f"kbgen: lost the Dask scheduler at {address}{why}; the build stops here. Snippets that finished "
+                "before are cached (each a whole, verified run); nothing from unfinished ones is")
+
+    @staticmethod
+    def _client_of(fut: Any) -> Any:
+        return getattr(fut, "client", None)
 
     def _failed(self, s: Snippet, msg: str, reason: str, where: str, status: OutcomeStatus = "failed") -> Outcome:
         o = Outcome(s, status, 0.0, None, None, message=msg, reason=reason)
@@ -481,8 +492,7 @@ class DaskExecutor:
                 f"(tried on {tried}; last: {e.last_worker.address}); not retried again\n"), a.reason, _where(a))
         except Exception as e:  # noqa: BLE001 - any error raised by the task itself (after a retry)
             if isinstance(e, OSError) or type(e).__name__ in ("CancelledError", "CommClosedError"):
-                raise ClusterError(f"kbgen: lost the Dask scheduler while {rel} ran: {e}; nothing from "
-                                   "unfinished snippets was cached") from e
+                raise ClusterError(self._lost(self._client_of(fut), e)) from e
             return self._failed(a.snippet, f"{rel}: the Dask task failed on {_where(a) or 'a worker'}: "
                                            f"{type(e).__name__}: {e}\n", a.reason, _where(a))
         where = shipped.worker + (" (retried)" if len(a.workers) > 1 else "")
