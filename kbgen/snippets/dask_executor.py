@@ -302,6 +302,7 @@ class DaskExecutor:
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=None, scheduler_kwargs={"allowed_failures": 1},
+            memory_limit=0,  # kbgen caps each snippet's address space itself (snippet_memory_mb)
             env={THREADS_ENV: str(threads), PROJECT_ENV: str(self.root)}, silence_logs=logging.ERROR,
         )
         try:
