@@ -264,10 +264,21 @@ def test_gpu_snippet_without_a_gpu_worker_is_reported(cluster: Any, tmp_path: Pa
     assert out["plain.py"].status == "executed"
     # the author allowed a CPU run
     out = engine(root, executor="dask", cluster=options(cluster, gpu_fallback="cpu")).execute()
-    assert out["train.py"].status == "executed" and "CPU fallback" in out["train.py"].reason
+    assert out["train.py"].status == "executed" and out["train.py"].where.endswith(" (CPU fallback)")
     bad = make_project(tmp_path / "q", {"bad.py": "# kbgen: resources=GPU=1\n# %% x\nprint(1)\n"})
     o = engine(bad, executor="dask", cluster=options(cluster)).execute()["bad.py"]
     assert o.status == "failed" and o.message.startswith("snippets/bad.py:2: bad `# kbgen: resources=GPU=1`")
+
+
+@pytest.mark.parametrize("spec, wanted", [("GPU", {"GPU": 1.0}), ("GPU:2", {"GPU": 2.0}),
+                                           ("GPU+FPGA:1.5", {"GPU": 1.0, "FPGA": 1.5}), ("", {})])
+def test_resources_directive(tmp_path: Path, spec: str, wanted: dict) -> None:
+    from kbgen.snippets.dask_executor import snippet_resources
+    from kbgen.snippets.model import parse_snippet
+
+    p = tmp_path / "x.py"
+    p.write_text((f"# kbgen: timeout=5, resources={spec}\n" if spec else "") + "# %% a\nprint(1)\n")
+    assert snippet_resources(parse_snippet(p)) == wanted
 
 
 def test_gpu_snippet_runs_only_on_a_gpu_worker(cluster: Any, tmp_path: Path) -> None:

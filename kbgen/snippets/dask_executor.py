@@ -238,6 +238,7 @@ class _Attempt:
     reason: str
     cache_key: str
     declared: float
+    note: str = ""  # appended to the worker's address in the report, e.g. " (CPU fallback)"
     workers: list[str] = field(default_factory=list)
     started: float | None = None  # monotonic time the current attempt started on a worker
 
@@ -399,7 +400,7 @@ class DaskExecutor:
                 key = f"kbgen-{s.stem}-{uuid.uuid4().hex[:8]}"
                 req = TaskRequest(self.rel(s.path), s.source, str(self.root), self.fig_format, declared,
                                   self.load_scaling, self.memory_limit_mb, self.output_limit, tuple(self.preload))
-                a = _Attempt(s, key, reason + where_note, ckey, declared)
+                a = _Attempt(s, key, reason + where_note, ckey, declared, note=" (CPU fallback)" if where_note else "")
                 with lock:
                     attempts[key] = a
                 fut = client.submit(run_on_worker, req, key, key=key, pure=False, retries=1,
@@ -496,7 +497,7 @@ class DaskExecutor:
                 raise ClusterError(self._lost(self._client_of(fut), e)) from e
             return self._failed(a.snippet, f"{rel}: the Dask task failed on {_where(a) or 'a worker'}: "
                                            f"{type(e).__name__}: {e}\n", a.reason, _where(a))
-        where = shipped.worker + (" (retried)" if len(a.workers) > 1 else "")
+        where = shipped.worker + (" (retried)" if len(a.workers) > 1 else "") + a.note
         if shipped.problem:
             return self._failed(a.snippet, f"{rel}: {shipped.problem}\n", a.reason, where)
         try:
