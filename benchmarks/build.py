@@ -241,6 +241,22 @@ def _cold(proj: Path, cpus: str | None, config: str, site: str) -> tuple[float, 
     return dt, summary, json.loads((proj / site / "kbgen-report.json").read_text(encoding="utf-8"))
 
 
+def _site_differences(a: Path, b: Path, report: dict) -> tuple[list[str], list[str]]:
+    """Files that differ between two sites, except the run reports and the sitemap's date:
+    (those carrying outputs of ``# kbgen: measured`` snippets, all others)."""
+    ta = {p.relative_to(a).as_posix(): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    tb = {p.relative_to(b).as_posix(): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    allowed = {"sitemap.xml", "sitemap.xml.gz", "kbgen-report.json", "snippets/index.html"}
+    diff = sorted(p for p in set(ta) | set(tb) if p not in allowed and ta.get(p) != tb.get(p))
+    measured = set()
+    for e in report["snippets"]:
+        if e.get("measured"):
+            stem = e["name"][:-3]
+            measured |= {p for p in diff if p.startswith(f"snippets/{stem}") or
+                         any(p == n[:-3] + ".html" or p == n[:-3] + "/index.html" for n in e["references"])}
+    return sorted(measured), [p for p in diff if p not in measured]
+
+
 def dask_comparison(args: argparse.Namespace) -> None:
     """The real vault cold, on a LocalCluster of 2 single-threaded worker processes vs the local
     fork server with 2 jobs, on the same cores, in one run; plus the build-time model
@@ -256,6 +272,7 @@ def dask_comparison(args: argparse.Namespace) -> None:
         print(f"  local fork server, cold    {local:8.2f} s  {s_local}", flush=True)
         dask, s_dask, report = _cold(proj, args.cpus, dask_cfg, "site_dask")
         print(f"  dask LocalCluster 2x1, cold {dask:8.2f} s  {s_dask}", flush=True)
+        measured, other = _site_differences(proj / "site_local", proj / "site_dask", report)
         plain = min(mkdocs(proj, args.cpus, noexec_cfg, "site_noexec")[0] for _ in range(2))
         print(f"  execution off (plain build) {plain:8.2f} s", flush=True)
         load = os.getloadavg()
@@ -271,6 +288,8 @@ def dask_comparison(args: argparse.Namespace) -> None:
     for w, sec in per_worker.items():
         print(f"  on {w}: {sec:.1f} s")
     print(f"model max(longest, sum / {len(workers)} workers) + plain build = {model:.1f} s; measured {dask:.1f} s")
+    print(f"site local vs dask: {len(other)} files differ beyond the run reports"
+          f"{' (' + ', '.join(other[:10]) + ')' if other else ''}; {len(measured)} more carry measured outputs")
     print(f"load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"ratio dask LocalCluster cold / local fork server cold (target <= 1.15): {dask / local:.2f}")
     if args.json:
