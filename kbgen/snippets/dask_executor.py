@@ -148,6 +148,21 @@ _SERVERS: dict[tuple[str, int, tuple[str, ...]], ForkServer] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
+def _local_environment() -> None:
+    """Undo what the Dask nanny set for its worker process only (``distributed.nanny.pre-spawn-
+    environ``: malloc trimming, one BLAS thread), so the fork server and its snippets start from
+    the environment a local build gives them (the fork server sets the thread counts itself)."""
+    try:
+        import dask
+
+        preset = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    except ImportError:
+        return
+    for name, value in preset.items():
+        if os.environ.get(name) == str(value):
+            os.environ.pop(name, None)
+
+
 def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServer:
     """The worker process's fork server (one per root: torch is imported once per worker, not
     once per snippet). It dies with the worker process (its stdin closes)."""
@@ -155,6 +170,7 @@ def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServ
     with _SERVERS_LOCK:
         server = _SERVERS.get(key)
         if server is None:
+            _local_environment()
             server = _SERVERS[key] = ForkServer(root, threads=threads, preload=preload)
         server.start()
         return server
