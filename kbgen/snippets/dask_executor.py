@@ -33,8 +33,8 @@ from typing import Any, Iterator
 from kbgen.snippets.cache import Cache, HashMemo
 from kbgen.snippets.contract import (LOG_FILE, SAFE_FILE_NAME, Outcome, OutcomeStatus,
                                      Progress, RunRequest, RunResult, cache_key)
-from kbgen.snippets.executor import Finalize, available_cores
-from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
+from kbgen.snippets.executor import Finalize, RunBackend, available_cores, fork_server_backend
+from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
@@ -144,7 +144,7 @@ class ShippedRun:
     problem: str = ""
 
 
-_SERVERS: dict[tuple[str, int, tuple[str, ...]], ForkServer] = {}
+_SERVERS: dict[tuple[str, int, tuple[str, ...]], RunBackend[Any]] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
@@ -163,7 +163,7 @@ def _local_environment() -> None:
             os.environ.pop(name, None)
 
 
-def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServer:
+def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> RunBackend[Any]:
     """The worker process's fork server (one per root: torch is imported once per worker, not
     once per snippet). It dies with the worker process (its stdin closes)."""
     key = (str(root), threads, preload)
@@ -171,12 +171,12 @@ def _fork_server(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServ
         server = _SERVERS.get(key)
         if server is None:
             _local_environment()
-            server = _SERVERS[key] = ForkServer(root, threads=threads, preload=preload)
+            server = _SERVERS[key] = fork_server_backend(root, threads, preload)  # as the local executor
         server.start()
         return server
 
 
-def run_isolated(server: ForkServer, request: RunRequest, limit: float) -> tuple[bool, int | None]:
+def run_isolated(server: RunBackend[Any], request: RunRequest, limit: float) -> tuple[bool, int | None]:
     """Run one snippet request in a forked child of ``server`` (it writes into ``request.out``),
     killed after ``limit`` seconds; returns (finished before the limit, exit code). The local
     executor's isolation: own process group, address-space cap, write guard, captured output."""
