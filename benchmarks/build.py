@@ -147,6 +147,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="benchmark just these snippets (names)")
     ap.add_argument("--executor", choices=("local", "dask"), default="local",
                     help="dask: only compare a cold build on a 2-worker LocalCluster with the local fork server")
+    ap.add_argument("--cold-rounds", type=int, default=1,
+                    help="--executor dask: cold build pairs, in ABBA order (local, dask, dask, local, ...); best counts")
     args = ap.parse_args()
     if args.executor == "dask":
         return dask_comparison(args)
@@ -268,10 +270,16 @@ def dask_comparison(args: argparse.Namespace) -> None:
         local_cfg = kbgen_variant(proj, "mkdocs.local.yml", executor="local")
         dask_cfg = kbgen_variant(proj, "mkdocs.dask.yml", executor="dask", dask_workers=2)
         noexec_cfg = kbgen_variant(proj, "mkdocs.noexec.yml", execute=False)
-        local, s_local, _ = _cold(proj, args.cpus, local_cfg, "site_local")
-        print(f"  local fork server, cold    {local:8.2f} s  {s_local}", flush=True)
-        dask, s_dask, report = _cold(proj, args.cpus, dask_cfg, "site_dask")
-        print(f"  dask LocalCluster 2x1, cold {dask:8.2f} s  {s_dask}", flush=True)
+        times: dict[str, list[float]] = {"local": [], "dask": []}
+        order = [k for r in range(max(1, args.cold_rounds)) for k in (("local", "dask") if r % 2 == 0 else ("dask", "local"))]
+        for kind in order:  # ABBA: a machine whose speed drifts favours neither
+            cfg, site = (local_cfg, "site_local") if kind == "local" else (dask_cfg, "site_dask")
+            dt, summary, rep = _cold(proj, args.cpus, cfg, site)
+            times[kind].append(dt)
+            if kind == "dask":
+                report = rep
+            print(f"  {kind:5s} cold {dt:8.2f} s  {summary}  (load {os.getloadavg()[0]:.1f})", flush=True)
+        local, dask = min(times["local"]), min(times["dask"])
         measured, other = _site_differences(proj / "site_local", proj / "site_dask", report)
         plain = min(mkdocs(proj, args.cpus, noexec_cfg, "site_noexec")[0] for _ in range(2))
         print(f"  execution off (plain build) {plain:8.2f} s", flush=True)
@@ -291,7 +299,9 @@ def dask_comparison(args: argparse.Namespace) -> None:
     print(f"site local vs dask: {len(other)} files differ beyond the run reports"
           f"{' (' + ', '.join(other[:10]) + ')' if other else ''}; {len(measured)} more carry measured outputs")
     print(f"load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    print(f"ratio dask LocalCluster cold / local fork server cold (target <= 1.15): {dask / local:.2f}")
+    print(f"ratio dask LocalCluster cold / local fork server cold (target <= 1.15): {dask / local:.2f}"
+          f" (best of {len(times['local'])} each: local {', '.join(f'{x:.1f}' for x in times['local'])}; "
+          f"dask {', '.join(f'{x:.1f}' for x in times['dask'])})")
     if args.json:
         Path(args.json).write_text(json.dumps({"local": local, "dask": dask, "plain": plain, "sum": total,
                                                "model": model, "ratio": dask / local}, indent=1))
