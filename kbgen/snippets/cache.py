@@ -248,12 +248,11 @@ class Cache:
             d = self.entries / eid
             if not d.exists() and not os.path.islink(d):
                 continue
-            manifest = self._verify(d, key)
-            if manifest is None:
+            deps = self._verify(d, key)
+            if deps is None:
                 reason = "corrupt"
                 self._discard(d, "checksum, layout or format mismatch")
                 continue
-            deps = Dependencies.from_json(manifest["deps"])
             if hashes.matches(deps):
                 result = RunResult.read(d, name)
                 if result is None or not result.ok:
@@ -265,8 +264,8 @@ class Cache:
                 reason = "stale"
         return None, reason
 
-    def _verify(self, d: Path, key: str) -> dict[str, Any] | None:
-        """The entry's manifest when every file in it checks out, else None."""
+    def _verify(self, d: Path, key: str) -> Dependencies | None:
+        """The entry's recorded dependencies when every file in it checks out, else None."""
         if not self._inside(d) or not d.is_dir():
             return None
         try:
@@ -280,11 +279,10 @@ class Cache:
                 p = d / name
                 if not SAFE_FILE_NAME.match(name) or not self._inside(p) or sha256_file(p) != h:
                     return None
-            deps = manifest["deps"]
-            for kind in ("modules", "files", "listings"):
-                if not all(_safe_rel(rel) for rel in (deps.get(kind) or {})):
-                    return None
-            return manifest if isinstance(manifest, dict) else None
+            deps = Dependencies.from_json(manifest["deps"])
+            if not all(_safe_rel(rel) for rel in [*deps.modules, *deps.files, *deps.listings]):
+                return None
+            return deps
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
