@@ -39,8 +39,6 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.config import KbgenConfig
 from kbgen.labels import labels_for
-from kbgen.site import glossary
-from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.graph import graph_data_js
 from kbgen.vault.index import Note, VaultIndex, parse_note
@@ -542,3 +540,8 @@ def _markdown_default_slugify():
     from markdown.extensions.toc import slugify
 
     return slugify
+
+
+# Last: kbgen.site's plugin imports after_title and vault_index from this module.
+from kbgen.site import glossary  # noqa: E402
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding  # noqa: E402
