@@ -169,8 +169,6 @@ mha_params = sum(p.numel() for p in mha.parameters())
 print(f"切分：{list(q_full.shape)} → {list(q_heads.shape)}；拼接：{list(head_out.shape)} → {list(concat.shape)}；输出 {list(final.shape)}")
 print(f"一个 512×512 的 W^Q 等于 {N_HEADS} 个 512×{head_dim} 的小投影并排：{split_ok}；逐步计算 = 直接调用模块：{module_ok}")
 print(f"参数量：4·d² + 4·d = {mha_params:,}（d = {D_MODEL}）")
-KB_VALUES["base_d_model"] = D_MODEL
-KB_VALUES["base_heads"] = N_HEADS
 KB_VALUES["base_head_dim"] = head_dim
 KB_VALUES["base_mha_params"] = mha_params
 KB_VALUES["split_is_eight_small_projections"] = bool(split_ok)
