@@ -213,14 +213,14 @@ def _note_of_url(path: str) -> str:
 @pytest.mark.parametrize("note", ISSUE5_NOTES)
 def test_built_note_shows_snippet_output(built_site: Path, note: str) -> None:
     html = _page(built_site, note).read_text(encoding="utf-8")
-    assert "kbgen-figure" in html or "kbgen-output" in html, f"{note}: no snippet output in the built page"
-    assert "kbgen-error" not in html, f"{note}: a snippet error is shown in the page"
+    assert "kb-figure" in html or "kb-output" in html, f"{note}: no snippet output in the built page"
+    assert "kb-error" not in html, f"{note}: a snippet error is shown in the page"
 
 
 @pytest.mark.slow
 def test_no_unresolved_wikilinks_anywhere(built_site: Path) -> None:
     bad = [p.relative_to(built_site).as_posix() for p in built_site.rglob("*.html")
-           if "kbgen-unresolved" in p.read_text(encoding="utf-8")]
+           if "kb-unresolved" in p.read_text(encoding="utf-8")]
     assert not bad, f"unresolved wikilinks on: {bad}"
 
 
