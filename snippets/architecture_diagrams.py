@@ -25,8 +25,10 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
 from transformer_core.configs import PRESETS, build
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 SEQ_LEN = 16  # tokens in the traced forward pass (batch size 1)
 NO_OPS = (nn.Dropout, nn.Identity)  # identity at inference; left out of the diagram
 

@@ -14,9 +14,11 @@ import torch.nn.functional as F
 
 from transformer_core.configs import PRESETS, count_parameters
 from transformer_core.feedforward import ACTIVATIONS, FeedForward, SwiGLU
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 # %% position_wise
 d_model, d_ff, L = 16, 64, 5

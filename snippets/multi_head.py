@@ -17,9 +17,11 @@ from transformer_core.attention import causal_mask
 from transformer_core.data import copy_task_batch
 from transformer_core.multihead import MultiHeadAttention
 from transformer_core.train import copy_task_accuracy, train_copy_task
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 # %% train_reverse
 LENGTH, VOCAB, STEPS = 8, 12, 200

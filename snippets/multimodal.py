@@ -20,9 +20,11 @@ from torch import nn
 
 from transformer_core.layers import EncoderLayer
 from transformer_core.positional import sinusoidal_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 def patchify(img: torch.Tensor, p: int) -> torch.Tensor:

@@ -20,9 +20,11 @@ from transformer_core.data import load_corpus
 from transformer_core.models import TransformerConfig
 from transformer_core.train import train_char_lm
 from transformer_core.report import print_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 @torch.no_grad()

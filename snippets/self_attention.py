@@ -18,18 +18,19 @@ import torch
 from matplotlib.font_manager import FontProperties
 
 from transformer_core.attention import scaled_dot_product_attention
+from transformer_core.fonts import use_cjk_font
 from transformer_core.tokenizer import CharTokenizer
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
-CJK_FONT_FILE = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+CJK_FONT = use_cjk_font()  # finds a Chinese font on Linux, macOS and Windows (None when there is none)
 
 
 def token_labels(tokens: list[str]) -> tuple[list[str], FontProperties | None]:
     """Tick labels for the tokens: the characters when a CJK font is installed, else 'index:codepoint'."""
-    if CJK_FONT_FILE.exists():
-        return tokens, FontProperties(fname=str(CJK_FONT_FILE))
+    if CJK_FONT is not None:
+        return tokens, FontProperties(fname=CJK_FONT.path)
     return [f"{i}:U+{ord(c):04X}" for i, c in enumerate(tokens)], None
 
 

@@ -23,8 +23,10 @@ import matplotlib.pyplot as plt
 import yaml
 
 import transformer_core
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 ROOT = pathlib.Path(__file__).resolve().parents[1] if "__file__" in globals() else pathlib.Path.cwd()
 DOCS, SNIPPETS = ROOT / "docs", ROOT / "snippets"
 LEVELS = ["入门级", "进阶级", "专家级"]
