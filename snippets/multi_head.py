@@ -67,7 +67,8 @@ panels = [("encoder L1 self", enc_w[0], src_labels, src_labels),
           ("encoder L2 self", enc_w[1], src_labels, src_labels),
           ("decoder L1 cross", cross_w[0], out_labels, src_labels),
           ("decoder L2 cross", cross_w[1], out_labels, src_labels)]
-fig, axes = plt.subplots(len(panels), n_heads, figsize=(2.4 * n_heads, 2.5 * len(panels)), constrained_layout=True)
+fig, axes = plt.subplots(len(panels), n_heads, figsize=(2.4 * n_heads, 2.5 * len(panels)), constrained_layout=True,
+                         squeeze=False)  # squeeze=False: still a grid with n_heads=1
 for r, (name, w, ylab, xlab) in enumerate(panels):
     for h in range(n_heads):
         ax = axes[r, h]
