@@ -25,6 +25,7 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 CJK_FONT = use_cjk_font()  # finds a Chinese font on Linux, macOS and Windows (None when there is none)
+KB_VALUES = {}  # values the notes bind into prose: {{self_attention.py:key}}
 
 
 def token_labels(tokens: list[str]) -> tuple[list[str], FontProperties | None]:
@@ -90,6 +91,9 @@ diff = max((lib_out[0, 0] - out).abs().max().item(), (lib_w[0, 0] - weights).abs
 print(f"\n与 transformer_core.attention.scaled_dot_product_attention 的最大绝对误差: {diff:.2e}")
 assert torch.allclose(row_sums, torch.ones(n), atol=1e-6), "softmax rows must sum to 1"
 assert diff < 1e-6, "hand-written attention must match transformer_core"
+
+# The note's hand-worked example: scaled scores [2, 1] -> weights.
+KB_VALUES["softmax_2_1_first"], KB_VALUES["softmax_2_1_second"] = (round(w, 2) for w in torch.softmax(torch.tensor([2.0, 1.0]), 0).tolist())
 
 # %% heatmap
 labels, font = token_labels(chars)

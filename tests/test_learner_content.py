@@ -314,3 +314,33 @@ def test_no_snippet_hard_codes_a_font_file_and_every_figure_snippet_uses_the_hel
         assert not re.search(r"\.(ttc|ttf|otf)\b|/usr/share/fonts|Windows\\\\?Fonts|/System/Library/Fonts", src), path.name
         if "matplotlib" in src:
             assert re.search(r"^use_cjk_font\(\)|= use_cjk_font\(\)", src, re.M), f"{path.name}: call use_cjk_font()"
+
+
+def test_exercise_instructions_match_the_snippets_they_edit() -> None:
+    """Each exercise names code to change; that code must still be in the snippet, and the patch must work."""
+    page = (DOCS / PATH_DIR / "进阶级.md").read_text(encoding="utf-8")
+    multi_head = (SNIPPETS / "multi_head.py").read_text(encoding="utf-8")
+    efficient = (SNIPPETS / "efficient_attention.py").read_text(encoding="utf-8")
+    train_cell = multi_head.split("# %% train_reverse", 1)[1].split("# %%", 1)[0]
+    assert "`n_heads=4`" in page and "n_heads=4" in train_cell
+    assert "squeeze=False" in multi_head  # the per-head figure still draws with a single head
+    old = '("sliding window w=8", sliding_window_mask(L, 8), full)'
+    assert f"`{old}`" in page and old in efficient.split("# %% sparsity_table", 1)[1]
+    assert re.search(r"^torch\.manual_seed\(0\)$", multi_head.split("# %% train_reverse", 1)[0], re.M)
+
+    import torch
+
+    import transformer_core.models as models
+
+    patch = re.search(r"```python\n(.*?)\n```", page, re.S)
+    assert patch is not None
+    original = models._positional
+    try:
+        exec(patch.group(1), {"torch": torch})
+        cfg = models.TransformerConfig(vocab_size=12, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=9,
+                                       arch="encoder-decoder")
+        model = models.EncoderDecoderTransformer(cfg)
+        positional = [m for name, m in model.named_modules() if name.split(".")[-1] == "pos"]
+        assert positional and all(isinstance(m, torch.nn.Identity) for m in positional)
+    finally:
+        models._positional = original
