@@ -109,7 +109,7 @@ assert KB_VALUES["zh_fewer_chars_per_token"]
 # %% [markdown]
 # ## 词表越大，压缩得越好
 #
-# 同样的训练文本，合并次数越多（词表越大），同一段话需要的 token 越少。真实的大模型词表有 5 万到 20 万个 token。
+# 同样的训练文本，合并次数越多（词表越大），同一段话需要的 token 越少。作为对比，GPT-2 的词表有 50,257 个 token。
 
 # %% vocab_sweep
 sizes = [256, 300, 400, 600, 800, 1000, 1500]
