@@ -164,6 +164,6 @@ print(f"computed: GPT-1 {gpt1 / 1e8:.2f} x 10^8 (1.17亿 = 1.17 x 10^8), GPT-3 {
       f"= {gpt3 / 1e8:,.0f}亿; growth x{gpt3 / gpt1:,.0f}")
 assert abs(gpt1 / 117e6 - 1) < 0.05, gpt1
 assert 1e11 <= gpt3 < 1e12, gpt3  # 数千亿: hundreds of billions
-KB_VALUES["gpt1_params_yi"] = round(gpt1 / 1e8, 2)  # 亿 (10^8)
-KB_VALUES["gpt3_params_yi"] = round(gpt3 / 1e8)
-KB_VALUES["gpt3_over_gpt1"] = round(gpt3 / gpt1)
+KB_VALUES["gpt1_params"] = gpt1
+KB_VALUES["gpt3_params"] = gpt3
+KB_VALUES["gpt1_to_gpt3_growth"] = round(gpt3 / gpt1)

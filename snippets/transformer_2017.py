@@ -173,4 +173,5 @@ for name in PAPER_NAMES:
     assert abs(counts[name].total / PAPER_COUNTS[name] - 1) < 0.05, name
 assert 50e6 < base < 80e6, base  # "about 100M" is the order of magnitude: base is 0.5-0.8 x 10^8
 assert 150e6 < big < 250e6, big
-KB_VALUES["base_params_m"], KB_VALUES["big_params_m"] = round(base / 1e6), round(big / 1e6)  # millions
+KB_VALUES["params_base"] = base
+KB_VALUES["params_big"] = big
