@@ -16,6 +16,8 @@ import os
 import platform
 import time
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -29,8 +31,8 @@ from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
-torch.manual_seed(0)
 KB_VALUES = {}  # values the notes bind into prose: {{gpt.py:key}}
+torch.manual_seed(0)
 
 # %% [markdown]
 # ## 训练一个迷你 GPT
@@ -59,6 +61,8 @@ ax.legend()
 fig.tight_layout()
 plt.show()
 assert history[-1]["val_loss"] < history[0]["val_loss"] - 1.0  # it learned something
+KB_VALUES["toy_params"] = n_params
+KB_VALUES["toy_steps"] = 250
 
 # %% [markdown]
 # ## 温度采样
@@ -167,3 +171,8 @@ assert 1e11 <= gpt3 < 1e12, gpt3  # 数千亿: hundreds of billions
 KB_VALUES["gpt1_params"] = gpt1
 KB_VALUES["gpt3_params"] = gpt3
 KB_VALUES["gpt1_to_gpt3_growth"] = round(gpt3 / gpt1)
+KB_VALUES["gpt1_to_gpt3_orders"] = round(math.log10(gpt3 / gpt1), 1)
+KB_VALUES["gpt1_within_5pct"] = bool(abs(gpt1 / 117e6 - 1) < 0.05)
+assert KB_VALUES["gpt1_within_5pct"]
+KB_VALUES["gpt3_hundreds_of_billions"] = bool(1e11 <= gpt3 < 1e12)
+assert KB_VALUES["gpt3_hundreds_of_billions"]

@@ -110,6 +110,7 @@ def test_every_note_has_an_estimated_time(note: Note) -> None:
 
 
 def _norm(s: str) -> str:
+    s = re.sub(r"-\d+(\.\d+)?$", "", s.strip())  # a model's version belongs to its family: GPT-3 -> GPT
     s = re.sub(r"[-_\s]+", " ", s.lower()).strip()
     return re.sub(r"(?<=\w{3})s$", "", s)  # "scaling laws" and "scaling law" are one term
 
@@ -174,6 +175,7 @@ def test_glossary_matching_examples() -> None:
     assert _variants("Byte-Pair Encoding (BPE)") >= {"byte pair encoding", "bpe"}
     assert _variants("Residual Connection & Layer Normalization") >= {"residual connection", "layer normalization"}
     assert _norm("Scaling Laws") == _norm("scaling law")
+    assert _norm("GPT-3") == _norm("GPT") and _norm("Self-Attention") == "self attention"
     assert TERM_PAIR.findall("自注意力 (Self-Attention) 与多头注意力（Multi-Head Attention）") == \
         ["Self-Attention", "Multi-Head Attention"]
     assert NOT_A_TERM.search("Vaswani et al., 2017") and NOT_A_TERM.search("Table 3")
