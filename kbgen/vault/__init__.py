@@ -40,3 +40,10 @@ Python-Markdown extension around it (plus Obsidian callout types on ``pymdownx.q
 from kbgen.vault.index import Heading, Link, Note, Resolution, VaultIndex, parse_note
 
 __all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "parse_note"]
+
+
+def makeExtension(**kwargs):  # noqa: N802 (Python-Markdown's entry-point name)
+    """``markdown_extensions: [kbgen.vault]`` outside MkDocs (Zensical): see :mod:`kbgen.standalone`."""
+    from kbgen.standalone import makeExtension as make
+
+    return make(**kwargs)

@@ -1,0 +1,393 @@
+"""kbgen's vault syntax as a plain Python-Markdown extension: Zensical, or any Markdown build.
+
+Configured by name, with no MkDocs plugin around it::
+
+    markdown_extensions:
+      - kbgen.vault                  # or kbgen.standalone (the same extension)
+      - kbgen.vault:
+          docs_dir: docs             # the vault to index (default: Zensical's docs_dir, else
+                                     # docs_dir of ./mkdocs.yml, else "docs")
+          tags_dir: ""               # "" keeps #tags as text; "tags" links to generated tag pages
+          figures: inline            # snippet figures as data: URIs; "files" when `kbgen build` copied them
+
+How a page is known: Zensical creates one ``Markdown`` per page and registers its rendering
+context (``zensical.extensions.context``: a preprocessor whose ``page`` has ``path``, the
+source path relative to ``docs_dir``, and ``url``); the extension reads it, so every link is
+relative to the page's own source file, exactly as under MkDocs, and Zensical turns relative
+``.md`` links into URLs (with or without directory URLs). Outside Zensical, pass the page's
+vault path as the ``page`` option (``markdown.markdown(text, extensions=["kbgen.vault"],
+extension_configs={"kbgen.vault": {"page": "a/b.md"}})``). With no page at all the text is
+left untouched and a warning says why.
+
+One :class:`VaultBuild` (index, snippet outputs, reported problems) is built on first use and
+shared by every page with the same options; it is rebuilt when a file of the vault, the
+snippets folder or the snippet cache index changes (checked at most every two seconds), so a
+``zensical serve`` session sees edits. Snippet outputs are only *read* from kbgen's cache
+(:mod:`kbgen.cached_snippets`); ``python -m kbgen build`` executes what is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import xml.etree.ElementTree as etree
+from dataclasses import dataclass, field, fields
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown import Markdown
+from markdown.treeprocessors import Treeprocessor
+from markdown.preprocessors import Preprocessor
+
+from kbgen.cached_snippets import CachedSnippets, CachedSnippetsOptions
+from kbgen.vault import pages
+from kbgen.vault.index import Note, VaultIndex
+from kbgen.vault.lint import note_problems
+from kbgen.vault.mdext import VaultExtension
+from kbgen.vault.render import Problem, Renderer, rel_href, tag_slug
+from kbgen.vault.slug import Slugify, default_slugify
+
+#: Extensions the vault syntax needs (added with these options when the configuration lacks them).
+REQUIRED_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "attr_list": {},
+    "md_in_html": {},
+    "pymdownx.quotes": {"callouts": True},
+}
+
+#: Seconds between two checks of the vault's files for changes (``zensical serve``).
+RECHECK_SECONDS = 2.0
+
+
+class VaultConfigError(ValueError):
+    """A bad option of the extension (message says which and what to write)."""
+
+
+class VaultBuildError(RuntimeError):
+    """A problem that fails the build under ``strict: true`` (message: ``file:line: ...``)."""
+
+
+@dataclass(frozen=True)
+class StandaloneOptions:
+    """The extension's options (``markdown_extensions: - kbgen.vault: {...}``)."""
+
+    docs_dir: str = ""  # vault to index; "": Zensical's docs_dir, else ./mkdocs.yml's, else "docs"
+    project_root: str = ""  # base of relative paths; "": Zensical's config folder, else cwd
+    snippets_dir: str = "snippets"  # relative to project_root; missing: no snippets
+    cache_dir: str = ".cache/kbgen"  # kbgen's snippet cache (read only)
+    tags_dir: str = ""  # "" keeps inline tags as text; else links to <tags_dir>/<tag>.md
+    figures: str = "inline"  # "inline" (data: URIs) | "files" (snippets/<stem>/<file>, copied by kbgen build)
+    backlinks: bool = False  # append the "Backlinks" section to each note
+    local_graph: bool = False  # append a local graph (needs kbgen's graph assets: kbgen build)
+    unresolved: str = "info"  # "warn": unresolved/ambiguous links are printed (and fail under strict)
+    strict: bool = False  # problems that MkDocs --strict fails on raise VaultBuildError
+    language: str = ""  # labels ("zh" | "en"); "": theme.language of the Zensical config
+    page: str = ""  # plain Python-Markdown: vault path of the page being converted
+    fingerprint: str = ""  # written by `kbgen build`: changes Zensical's config hash (page cache)
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> "StandaloneOptions":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise VaultConfigError(f"kbgen.vault: unknown option(s) {', '.join(unknown)}; "
+                                   f"valid: {', '.join(known)}")
+        values: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            default = known[name].default
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise VaultConfigError(f"kbgen.vault: option {name} must be true or false, not {value!r}")
+            elif value is None:
+                value = default
+            elif not isinstance(value, (str, Path)):
+                raise VaultConfigError(f"kbgen.vault: option {name} must be a string, not {value!r}")
+            values[name] = str(value) if isinstance(value, Path) else value
+        opts = cls(**values)
+        if opts.figures not in ("inline", "files"):
+            raise VaultConfigError(f"kbgen.vault: figures must be inline or files, not {opts.figures!r}")
+        if opts.unresolved not in ("info", "warn"):
+            raise VaultConfigError(f"kbgen.vault: unresolved must be info or warn, not {opts.unresolved!r}")
+        return opts
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What the site generator says about the page being converted."""
+
+    path: str | None  # source path relative to docs_dir (POSIX), None when unknown
+    url: str = ""
+    config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def page_context(md: Markdown, options: StandaloneOptions) -> PageContext:
+    """The page ``md`` converts: Zensical's rendering context, else the ``page`` option."""
+    for proc in md.preprocessors:
+        page = getattr(proc, "page", None)
+        if page is not None and isinstance(getattr(page, "path", None), str):
+            config = getattr(proc, "config", None)
+            return PageContext(page.path.replace("\\", "/"), str(getattr(page, "url", "") or ""),
+                               config if isinstance(config, dict) else {})
+    return PageContext(options.page or None)
+
+
+@dataclass
+class VaultBuild:
+    """Everything shared by the pages of one build: the index, snippet outputs, problems."""
+
+    index: VaultIndex
+    snippets: CachedSnippets | None
+    tags_dir: str | None
+    labels: dict[str, str]
+    signature: tuple
+    checked_at: float
+    reported: set[Problem] = field(default_factory=set)
+
+    def renderer(self) -> Renderer:
+        """A renderer for one page (its own problem list and stash; the index is shared)."""
+        return Renderer(self.index, self.snippets, tags_dir=self.tags_dir, labels=self.labels)
+
+
+_BUILDS: dict[tuple, VaultBuild] = {}
+_LOCK = threading.Lock()
+
+
+def _resolve_paths(options: StandaloneOptions, ctx: PageContext) -> tuple[Path, Path]:
+    """(project root, vault folder), absolute."""
+    root = Path(options.project_root or ctx.config.get("root_dir") or os.getcwd()).resolve()
+    if options.docs_dir:
+        docs = root / options.docs_dir
+    elif ctx.config.get("docs_dir"):
+        docs = root / str(ctx.config["docs_dir"])
+    else:
+        docs = root / _mkdocs_docs_dir(root / "mkdocs.yml")
+    return root, docs.resolve()
+
+
+def _mkdocs_docs_dir(config_file: Path) -> str:
+    """``docs_dir`` of an mkdocs.yml (tags such as ``!ENV`` or ``!!python/name`` are skipped)."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("", lambda loader, suffix, node: None)
+    try:
+        data = yaml.load(config_file.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except (OSError, yaml.YAMLError):
+        return "docs"
+    value = data.get("docs_dir") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else "docs"
+
+
+def _signature(paths: list[Path]) -> tuple:
+    """(relative path, mtime, size) of every file under ``paths`` (dot-folders skipped)."""
+    out: list[tuple[str, int, int]] = []
+    for base in paths:
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                p = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(p)
+                except OSError:
+                    continue
+                out.append((p, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def _toc_slugify(md: Markdown) -> tuple[Slugify, str]:
+    """The slugify and separator of the page's ``toc`` extension (heading links use its ids)."""
+    toc = md.treeprocessors["toc"] if "toc" in md.treeprocessors else None
+    slugify = getattr(toc, "slugify", None)
+    return (slugify if callable(slugify) else default_slugify), str(getattr(toc, "sep", "-"))
+
+
+def vault_build(options: StandaloneOptions, ctx: PageContext, slugify: Slugify, sep: str) -> VaultBuild:
+    """The shared build for these options (made on first use, remade when the vault changed)."""
+    root, docs = _resolve_paths(options, ctx)
+    snippets_dir = (root / options.snippets_dir).resolve()
+    cache_dir = (root / options.cache_dir).resolve()
+    language = options.language or str((ctx.config.get("theme") or {}).get("language") or "")
+    key = (root, docs, snippets_dir, cache_dir, options.tags_dir, options.figures, language, slugify, sep)
+    with _LOCK:
+        build = _BUILDS.get(key)
+        now = time.monotonic()
+        if build is not None and now - build.checked_at < RECHECK_SECONDS:
+            return build
+        if not docs.is_dir():
+            raise VaultConfigError(f"kbgen.vault: the vault folder {docs} does not exist; set docs_dir "
+                                   "(relative to project_root) in the extension's options")
+        signature = _signature([docs, snippets_dir, cache_dir / "index"])
+        if build is not None and build.signature == signature:
+            build.checked_at = now
+            return build
+        snippets = None
+        if snippets_dir.is_dir():
+            snippets = CachedSnippets(CachedSnippetsOptions(root, snippets_dir, cache_dir, options.figures))
+        index = VaultIndex.from_dir(docs, snippets=snippets, slugify=slugify, sep=sep)
+        build = VaultBuild(index, snippets, options.tags_dir or None, pages.labels_for(language), signature, now)
+        for path, note in index.notes.items():
+            for line, message in note_problems(note.source, (note.frontmatter, note.body_offset)):
+                build.reported.add(Problem(path, line, "invalid", message))
+                _emit(f"kbgen: {path}:{line}: {message}", "WARNING")
+        _BUILDS[key] = build
+        return build
+
+
+def _emit(message: str, level: str) -> None:
+    print(f"{level:<8}-  {message}", file=sys.stderr)
+
+
+def report(build: VaultBuild, problems: list[Problem], options: StandaloneOptions) -> None:
+    """Print each new problem once per build; under ``strict`` raise on those MkDocs fails on."""
+    failing: list[Problem] = []
+    for p in problems:
+        if p in build.reported:
+            continue
+        build.reported.add(p)
+        loud = p.level in ("error", "cycle", "invalid") or options.unresolved == "warn"
+        if loud:
+            _emit(f"kbgen: {p}", "ERROR" if p.level == "error" else "WARNING")
+            failing.append(p)
+    if options.strict and failing:
+        raise VaultBuildError("kbgen: " + "\n".join(str(p) for p in failing))
+
+
+def _line_offset(note: Note, text: str) -> int:
+    """Source lines before ``text`` (the body the generator hands over, frontmatter removed)."""
+    head = text.lstrip("\n")
+    at = note.source.find(head) if head else -1
+    if at >= 0:
+        return note.source.count("\n", 0, at) - (len(text) - len(head))
+    return max(0, note.source.count("\n") - text.count("\n"))
+
+
+class _PagePreprocessor(Preprocessor):
+    """Runs before kbgen's wikilink preprocessor: finds the page and sets up the extension."""
+
+    def __init__(self, md: Markdown, ext: "StandaloneVaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, lines: list[str]) -> list[str]:
+        self.ext.prepare(self.md, "\n".join(lines))
+        return lines
+
+
+class _ReportPreprocessor(Preprocessor):
+    """Right after the wikilinks are rendered: report the page's problems."""
+
+    def __init__(self, md: Markdown, ext: "StandaloneVaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, lines: list[str]) -> list[str]:
+        self.ext.flush_problems()
+        return lines
+
+
+class _NoteSections(Treeprocessor):
+    """Frontmatter tags under the title and the backlinks (and local graph) at the end of a note.
+
+    A tree processor after the toc (priority 5), so the added headings stay out of the page's
+    table of contents, as with the MkDocs plugin; the HTML goes through Markdown's raw-HTML stash.
+    """
+
+    def __init__(self, md: Markdown, ext: "StandaloneVaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, root: etree.Element) -> None:
+        bar, tail = self.ext.note_sections()
+        if bar:
+            children = list(root)
+            at = next((i + 1 for i, el in enumerate(children) if el.tag == "h1"), 0)
+            root.insert(at, self._raw(bar))
+        if tail:
+            root.append(self._raw(tail))
+
+    def _raw(self, html: str) -> etree.Element:
+        el = etree.Element("p")
+        el.text = self.md.htmlStash.store(html)
+        return el
+
+
+class StandaloneVaultExtension(VaultExtension):
+    """:class:`kbgen.vault.mdext.VaultExtension` that finds its page and builds its own index."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.options = StandaloneOptions.from_kwargs(kwargs)
+        self.build: VaultBuild | None = None
+        self.current: Renderer | None = None
+        super().__init__(Renderer(VaultIndex([])))
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        # Under Zensical the configured extension names are known: add what the syntax needs.
+        configured = page_context(md, self.options).config.get("markdown_extensions")
+        if isinstance(configured, list):
+            names = {e if isinstance(e, str) else type(e).__module__ for e in configured}
+            missing = [n for n in REQUIRED_EXTENSIONS if n not in names]
+            md.registerExtensions(missing, {n: dict(REQUIRED_EXTENSIONS[n]) for n in missing})
+        super().extendMarkdown(md)
+        md.preprocessors.register(_PagePreprocessor(md, self), "kbgen_page", 36)
+        md.preprocessors.register(_ReportPreprocessor(md, self), "kbgen_report", 34)
+        md.treeprocessors.register(_NoteSections(md, self), "kbgen_note_sections", 1)
+
+    def prepare(self, md: Markdown, text: str) -> None:
+        """Point the extension at the page ``md`` converts (None: leave the Markdown alone)."""
+        ctx = page_context(md, self.options)
+        if ctx.path is None:
+            _emit("kbgen.vault: no page context (not under Zensical and no `page` option): "
+                  "Obsidian syntax left as is", "WARNING")
+            self.set_page(None)
+            return
+        slugify, sep = _toc_slugify(md)
+        self.build = vault_build(self.options, ctx, slugify, sep)
+        self.renderer = self.current = self.build.renderer()
+        note = self.build.index.notes.get(ctx.path)
+        if note is None:  # a generated page (tags, snippets) or a file outside the vault
+            self.set_page(ctx.path, page_url=ctx.path, line_offset=0)
+            return
+        # The snippet provider makes links relative to page_url: here, the page's vault path.
+        self.set_page(ctx.path, page_url=ctx.path, line_offset=_line_offset(note, text))
+
+    def flush_problems(self) -> None:
+        if self.build is not None and self.current is not None:
+            problems, self.current.problems = list(self.current.problems), []
+            report(self.build, problems, self.options)
+
+    def note_sections(self) -> tuple[str, str]:
+        """(HTML under the title, HTML at the end) of the current note; empty outside notes."""
+        build, path = self.build, self.page_path
+        if build is None or path is None or path not in build.index.notes:
+            return "", ""
+        note = build.index.notes[path]
+        bar = tag_bar(note, path, build.tags_dir) if build.tags_dir else ""
+        tail = ""
+        if self.options.local_graph:
+            tail += pages.local_graph_html(path, build.labels)
+        if self.options.backlinks:
+            tail += pages.backlinks_html(build.index, path, build.labels, lambda p: rel_href(p, path))
+        return bar.strip(), tail.strip()
+
+
+def tag_bar(note: Note, page_path: str, tags_dir: str) -> str:
+    """Frontmatter tags as links to their tag pages (inline tags are linked where they stand)."""
+    meta = note.frontmatter.get("tags") or note.frontmatter.get("tag") or []
+    if isinstance(meta, str):
+        meta = meta.split(",")
+    wanted = {str(t).strip().lstrip("#") for t in meta if t}
+    links = [f'<a class="kbgen-tag" href="{escape(rel_href(f"{tags_dir}/{tag_slug(t)}.md", page_path))}">#{escape(t)}</a>'
+             for t in note.tags if t in wanted]
+    return f'\n<p class="kbgen-tags">{" ".join(links)}</p>\n' if links else ""
+
+
+def makeExtension(**kwargs: Any) -> StandaloneVaultExtension:
+    """Python-Markdown entry point (``markdown_extensions: [kbgen.standalone]``)."""
+    return StandaloneVaultExtension(**kwargs)
+
