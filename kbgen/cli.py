@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -43,13 +42,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             shutil.copyfile(outcome.dir / fig, out / fig)
     (out / f"{s.stem}.ipynb").write_text(render.notebook_json(s, outcome), encoding="utf-8")
     if outcome.result is not None:
-        (out / "result.json").write_text(json.dumps(outcome.result, ensure_ascii=False, indent=1), encoding="utf-8")
-    for cell in (outcome.result or {}).get("cells", []):
-        for o in cell["outputs"]:
-            if o["type"] == "stream":
-                print(f"[{cell['id']}] " + o["text"].rstrip("\n").replace("\n", f"\n[{cell['id']}] "))
+        (out / "result.json").write_text(outcome.result.dumps(), encoding="utf-8")
+    for cell in outcome.result.cells if outcome.result is not None else []:
+        for o in cell.outputs:
+            if o.type == "stream":
+                print(f"[{cell.id}] " + o.text.rstrip("\n").replace("\n", f"\n[{cell.id}] "))
             else:
-                print(f"[{cell['id']}] figure {out / o['file']}")
+                print(f"[{cell.id}] figure {out / o.file}")
+    for v in (outcome.result.values.values() if outcome.result is not None and outcome.ok else []):
+        print(f"[{s.cells[v.cell].cell_id}] KB_VALUES[{v.name!r}] = {v.value!r}")
     print(f"kbgen: {s.name} {outcome.status} in {outcome.seconds:.2f} s -> {out}")
     if not outcome.ok:
         print(outcome.message, file=sys.stderr)
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Stale, failing and unused snippets and broken snippet references, without a site build."""
-    from kbgen.snippets.cache import HashMemo, cache_key
+    from kbgen.snippets.cache import HashMemo
     from kbgen.snippets.model import validate
     from kbgen.snippets.refs import scan_notes
 
@@ -82,7 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             lines.append(f"failing   {o.message.splitlines()[0]}")
             problems += 1
             continue
-        entry, reason = engine.cache.lookup(cache_key(s.text.encode("utf-8"), engine.executor.fig_format), hashes)
+        entry, reason = engine.cache.lookup(engine.executor.key(s), hashes, name)
         if entry is None:
             prev = last.get(name, {})
             if prev.get("status") in ("failed", "timeout"):

@@ -46,7 +46,7 @@ def rerun(root: Path) -> dict[str, tuple[str, str]]:
     out = run(root)
     for o in out.values():
         assert o.ok, o.message
-        assert o.cell_result("a")["outputs"][0]["text"] == o.snippet.stem + "\n"  # the right output
+        assert o.cell_result("a").outputs[0].text == o.snippet.stem + "\n"  # the right output
     return {n: (o.status, o.reason) for n, o in out.items()}
 
 

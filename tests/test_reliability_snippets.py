@@ -36,7 +36,7 @@ def run(root: Path, **kw):
 def assert_good_intact(out) -> None:
     o = out["good.py"]
     assert o.status == "executed", o.message
-    assert o.cell_result("a")["outputs"] == [{"type": "stream", "name": "stdout", "text": "good output\n"}]
+    assert [x.to_json() for x in o.cell_result("a").outputs] == [{"type": "stream", "name": "stdout", "text": "good output\n"}]
 
 
 def test_os_exit_is_reported_with_file_and_line(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_hundred_megabytes_of_print_is_truncated_and_reported(tmp_path: Path) ->
     assert time.perf_counter() - t0 < 90
     o = out["spam.py"]
     assert o.status == "executed", o.message
-    text = "".join(x.get("text", "") for x in o.cell_result("spam")["outputs"])
+    text = o.cell_result("spam").text()
     assert 0 < len(text) <= 2_000_000
     assert "truncated" in text  # the reader sees that output is missing
     assert (o.dir / "result.json").stat().st_size < 3_000_000
@@ -109,9 +109,9 @@ def test_memory_limit_default_applies_and_is_configurable(tmp_path: Path) -> Non
     body = "# %% lim\nimport resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0])\n"
     root = make_project(tmp_path / "p", {"lim.py": body})
     o = run(root, memory_limit_mb=3000)["lim.py"]
-    assert int(o.cell_result("lim")["outputs"][0]["text"]) == 3000 << 20
+    assert int(o.cell_result("lim").outputs[0].text) == 3000 << 20
     root2 = make_project(tmp_path / "q", {"lim.py": body})
-    soft = int(run(root2)["lim.py"].cell_result("lim")["outputs"][0]["text"])
+    soft = int(run(root2)["lim.py"].cell_result("lim").outputs[0].text)
     assert 0 < soft < (1 << 62)  # a finite default, not RLIM_INFINITY
 
 

@@ -26,7 +26,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def out_text(outcome, cell: str) -> str:
-    return "".join(o["text"] for o in outcome.cell_result(cell)["outputs"] if o["type"] == "stream")
+    return outcome.cell_result(cell).text()
 
 
 def executed(st: dict[str, str]) -> set[str]:
@@ -62,9 +62,9 @@ def test_module_edit_reexecutes_exactly_its_importers(project: Path) -> None:
 
 def test_manifest_records_transitive_modules_and_data(project: Path) -> None:
     out = engine(project).execute()
-    assert set(out["s_trans.py"].result["deps"]["modules"]) == {"fakecore/__init__.py", "fakecore/a.py", "fakecore/b.py"}
-    assert set(out["s_direct.py"].result["deps"]["modules"]) == {"fakecore/__init__.py", "fakecore/b.py"}
-    assert out["s_data.py"].result["deps"]["files"] == {
+    assert set(out["s_trans.py"].result.deps.modules) == {"fakecore/__init__.py", "fakecore/a.py", "fakecore/b.py"}
+    assert set(out["s_direct.py"].result.deps.modules) == {"fakecore/__init__.py", "fakecore/b.py"}
+    assert out["s_data.py"].result.deps.files == {
         "data/values.txt": __import__("hashlib").sha256(b"1 2 3\n").hexdigest()
     }
 

@@ -57,7 +57,7 @@ def test_failure_names_file_real_line_and_traceback(tmp_path: Path) -> None:
     assert "Traceback (most recent call last)" in o.message
     assert f'bad.py", line {raise_line}, in f' in o.message
     assert "kbgen/snippets/worker.py" not in o.message  # the engine's own frames are dropped
-    assert "fine" in o.cell_result("ok")["outputs"][0]["text"]
+    assert "fine" in o.cell_result("ok").outputs[0].text
     assert o.cell_result("never") is None
     assert list((root / ".cache/kbgen/index").glob("*.json")) == []  # never cached
 
@@ -104,9 +104,9 @@ def test_crash_is_isolated(tmp_path: Path) -> None:
 def test_streams_order_and_figure_capture(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p")
     o = engine(root).execute()["s_plot.py"]
-    outs = o.cell_result("heatmap")["outputs"]
-    assert [x["type"] for x in outs] == ["image", "stream"]  # plt.show() came before print
-    assert o.cell_result("line")["outputs"][0]["file"] == "line-1.svg"  # open figure at cell end
+    outs = o.cell_result("heatmap").outputs
+    assert [x.type for x in outs] == ["image", "stream"]  # plt.show() came before print
+    assert o.cell_result("line").outputs[0].file == "line-1.svg"  # open figure at cell end
 
 
 def test_torch_thread_pool_works_after_fork(tmp_path: Path) -> None:
@@ -127,6 +127,6 @@ def test_torch_thread_pool_works_after_fork(tmp_path: Path) -> None:
     e = engine(root, preload=("torch", "numpy", "matplotlib.pyplot"), jobs=1, timeout=60)
     o = e.execute()["t.py"]
     assert o.status == "executed", o.message
-    text = o.cell_result("threads")["outputs"][0]["text"]
+    text = o.cell_result("threads").outputs[0].text
     n = int(text.split()[1])
     assert n >= 1 and text.split()[2:] == ["2", "True", "True"], text

@@ -23,10 +23,14 @@ Lifecycle (what ``kbgen.plugin`` calls; one engine per build)::
 
 Outside MkDocs: ``engine.load()`` / ``engine.execute()`` return ``{name: Outcome}``;
 ``python -m kbgen run|check`` use the same executor.
+
+The run contract (typed request/result, the one ``cache_key``) is :mod:`kbgen.snippets.contract`;
+``engine.value(name, key)`` returns what a snippet exported through ``KB_VALUES``.
 """
 
+from kbgen.snippets.contract import Outcome, RunRequest, RunResult, cache_key
 from kbgen.snippets.engine import SnippetEngine
-from kbgen.snippets.model import Cell, Snippet, parse_snippet
-from kbgen.snippets.render import Outcome
+from kbgen.snippets.model import Cell, Snippet, load_snippet, parse_snippet
 
-__all__ = ["SnippetEngine", "Snippet", "Cell", "Outcome", "parse_snippet"]
+__all__ = ["SnippetEngine", "Snippet", "Cell", "Outcome", "RunRequest", "RunResult", "cache_key",
+           "load_snippet", "parse_snippet"]

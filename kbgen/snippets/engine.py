@@ -9,14 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kbgen.contracts import SnippetRefError
+from kbgen.contracts import SnippetRefError, SnippetValue
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache
-from kbgen.snippets.executor import NOTEBOOK, Executor, available_cores, default_memory_mb, discover
+from kbgen.snippets.contract import Outcome, RunResult
+from kbgen.snippets.executor import Executor, available_cores, default_memory_mb, discover
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
-from kbgen.snippets.model import Snippet, parse_snippet, validate
+from kbgen.snippets.model import Snippet, load_snippet, validate
 from kbgen.snippets.refs import scan_notes
-from kbgen.snippets.render import Outcome
+
+NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
@@ -52,7 +54,7 @@ class SnippetEngine:
         if memory_limit_mb is None:
             memory_limit_mb = default_memory_mb(jobs)
         self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
-                                 memory_limit_mb or None, output_limit)
+                                 memory_limit_mb or None, output_limit, finalize=_write_notebook)
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
@@ -99,7 +101,7 @@ class SnippetEngine:
 
     # -- discovery + execution -----------------------------------------------------------
     def load(self) -> dict[str, Snippet]:
-        self.snippets = {p.name: parse_snippet(p) for p in discover(self.snippets_dir)}
+        self.snippets = {p.name: load_snippet(p) for p in discover(self.snippets_dir)}
         for s in self.snippets.values():
             for problem in validate(s):
                 log.warning("kbgen: %s", problem)
@@ -131,18 +133,18 @@ class SnippetEngine:
         truncated, child processes left running. ``file:line: ...`` each."""
         rel = self.snippet_rel(o.snippet)
         out = []
-        for c in (o.result or {}).get("cells", []):
-            t = c.get("truncated")
+        cells = o.result.cells if o.result is not None else []
+        for c in cells:
+            t = c.truncated
             if t:
                 out.append(
-                    f"{rel}:{t['line']}: output of cell '{c['id']}' truncated: {t['kept'] + t['dropped']:,} "
-                    f"characters printed, the first {t['kept']:,} kept"
+                    f"{rel}:{t.line}: output of cell '{c.id}' truncated: {t.kept + t.dropped:,} "
+                    f"characters printed, the first {t.kept:,} kept"
                 )
-        left = (o.result or {}).get("leftovers")
+        left = o.result.leftovers if o.result is not None else None
         if left:
-            spawns = left.get("spawns") or [{}]
-            line = spawns[0].get("line") or "?"
-            procs = left.get("processes", [])
+            line = (left.spawns[0].line if left.spawns else None) or "?"
+            procs = left.processes
             out.append(
                 f"{rel}:{line}: left {len(procs)} child process{'es' if len(procs) != 1 else ''} running "
                 f"({'; '.join(procs)[:200]}); kbgen killed {'them' if len(procs) != 1 else 'it'}: "
@@ -271,13 +273,10 @@ class SnippetEngine:
                 res = o.cell_result(c.cell_id)
                 if res is None:
                     continue
-                body.append(
-                    render.outputs_html(
-                        res["outputs"],
-                        lambda f, _k=key: get_relative_url(self._fig_files[(_k, f)].url, page_url),
-                        f"{key}#{c.cell_id}",
-                    )
-                )
+                def fig_url(f: str, _k: str = key) -> str:
+                    return str(get_relative_url(self._fig_files[(_k, f)].url, page_url))
+
+                body.append(render.outputs_html(res.outputs, fig_url, f"{key}#{c.cell_id}"))
         cmd = render.run_command(self.snippet_rel(s), self.python_cmd)
         return (
             f'<figure class="kbgen-embed" data-snippet="{key}">\n'
@@ -286,6 +285,50 @@ class SnippetEngine:
             + render.caption_html(s, cell, href, cmd)
             + "\n</figure>"
         )
+
+    def value(self, name: str, key: str) -> SnippetValue:
+        """The value ``key`` that snippet ``name`` exported through ``KB_VALUES`` (with the cell
+        that last assigned it). Raises SnippetRefError (saying what to do) for an unknown
+        snippet, one that failed or did not run, or a key it does not export."""
+        short = name.rsplit("/", 1)[-1]
+        if not self.snippets:
+            self.load()
+        if short not in self.snippets:
+            known = ", ".join(sorted(self.snippets)) or "none"
+            raise SnippetRefError(f"no snippet named {name!r} in {self.snippets_dir.name}/ (known: {known})")
+        o = self.outcomes.get(short)
+        if o is None or o.skipped:
+            raise SnippetRefError(f"snippet {short} was not executed in this build (execute: false or not run yet); "
+                                  f"its value {key!r} is only known after it runs")
+        if o.failed or o.result is None:
+            first = o.message.split("\n", 1)[0]
+            raise SnippetRefError(f"snippet {short} {o.status}, so its value {key!r} is unknown: {first}")
+        v = o.result.values.get(key)
+        if v is None:
+            have = ", ".join(sorted(o.result.values)) or "none"
+            raise SnippetRefError(f"snippet {short} exports no value {key!r} (exported: {have}); "
+                                  f"add KB_VALUES[{key!r}] = ... to it")
+        return v
+
+    def values(self, name: str) -> dict[str, SnippetValue]:
+        """Every value snippet ``name`` exported (empty when it did not run successfully)."""
+        o = self.outcomes.get(name.rsplit("/", 1)[-1])
+        return dict(o.result.values) if o is not None and o.ok and o.result is not None else {}
+
+    def cell_url(self, name: str, cell: int, *, page_url: str) -> str:
+        """Relative URL from ``page_url`` to cell ``cell`` (0-based index among all cells, as in
+        ``SnippetValue.cell``) on the snippet's page."""
+        from mkdocs.utils import get_relative_url
+
+        short = name.rsplit("/", 1)[-1]
+        s = self.snippets.get(short)
+        if s is None:
+            raise SnippetRefError(f"no snippet named {name!r} in {self.snippets_dir.name}/")
+        if not 0 <= cell < len(s.cells):
+            raise SnippetRefError(f"snippet {short} has no cell {cell} (it has {len(s.cells)})")
+        pf = self._page_files.get(short)
+        target = pf.url if pf is not None else self.page_src_uri(short)[:-3] + "/"
+        return f"{get_relative_url(target, page_url)}#cell-{s.cells[cell].cell_id}"
 
     # -- report --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -307,7 +350,7 @@ class SnippetEngine:
     def report(self) -> dict[str, Any]:
         entries = []
         for name, o in self.outcomes.items():
-            deps = (o.result or {}).get("deps", {}) if o.ok else {}
+            deps = o.deps
             e: dict[str, Any] = {
                 "name": name,
                 "path": self.snippet_rel(o.snippet),
@@ -315,7 +358,8 @@ class SnippetEngine:
                 "seconds": round(o.seconds, 3),
                 "run_seconds": round(o.run_seconds, 3),
                 "reason": o.reason or None,
-                "deps": {"modules": deps.get("modules", {}), "files": deps.get("files", {})},
+                "deps": deps.to_json(),
+                "values": {k: v.value for k, v in sorted(o.result.values.items())} if o.ok and o.result else {},
                 "cache_entry": o.dir.name if o.ok and o.dir is not None else None,
                 "references": [n for n, _ in self.references.get(name, [])],
                 "measured": o.snippet.measured,
@@ -351,12 +395,16 @@ class SnippetEngine:
         folders of every project module / data file a snippet used."""
         paths = {self.snippets_dir}
         for o in self.outcomes.values():
-            deps = (o.result or {}).get("deps", {})
-            for rel in list(deps.get("modules", {})) + list(deps.get("files", {})):
-                top = rel.split("/", 1)[0]
-                p = self.root / top
-                paths.add(p if "/" in rel else p)
+            deps = o.result.deps if o.result is not None else None
+            for rel in (deps.paths() + list(deps.listings)) if deps else []:
+                paths.add(self.root / rel.split("/", 1)[0])
         return sorted(p for p in paths if p.exists())
 
     def close(self) -> None:
         """Nothing is held between builds (the fork server lives only while snippets run)."""
+
+
+def _write_notebook(snippet: Snippet, result: RunResult, run_dir: Path) -> None:
+    """Rendered once per execution and cached with the entry (a warm build never imports nbformat)."""
+    o = Outcome(snippet, "executed", 0.0, result, run_dir)
+    (run_dir / NOTEBOOK).write_text(render.notebook_json(snippet, o), encoding="utf-8")

@@ -3,23 +3,23 @@ server runs the rest (one child per snippet, up to ``jobs`` at once)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from kbgen.snippets import render
-from kbgen.snippets.cache import Cache, HashMemo, cache_key
+from kbgen.snippets.cache import Cache, HashMemo, current_hashes
+from kbgen.snippets.contract import LOG_FILE, Outcome, Progress, RunRequest, RunResult, cache_key
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
 from kbgen.snippets.model import Snippet
-from kbgen.snippets.render import Outcome
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
-NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
+#: Called with a successful run's snippet, result and folder before it is committed: whatever
+#: it writes into the folder is cached with the entry (the engine writes the executed notebook).
+Finalize = Callable[[Snippet, RunResult, Path], None]
 
 
 def default_memory_mb(jobs: int) -> int:
@@ -56,9 +56,12 @@ class Executor:
         load_scaling: bool = True,
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
+        finalize: Finalize | None = None,
     ) -> None:
         self.root = root
-        self.limits = {"memory_mb": memory_limit_mb, "output_limit": output_limit}
+        self.memory_limit_mb = memory_limit_mb
+        self.output_limit = output_limit
+        self.finalize = finalize
         self.preload = preload
         self.load_scaling = load_scaling
         self.load_factor = 1.0
@@ -81,11 +84,11 @@ class Executor:
         with self.cache.locked(log.info):
             for s in snippets:
                 t0 = time.perf_counter()
-                key = cache_key(s.text.encode("utf-8"), self.fig_format)
-                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes)
+                key = self.key(s)
+                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes, s.name)
                 if entry is not None:
                     outcomes[s.name] = Outcome(
-                        s, "cached", time.perf_counter() - t0, entry.result, entry.dir, run_seconds=entry.result["seconds"]
+                        s, "cached", time.perf_counter() - t0, entry.result, entry.dir, run_seconds=entry.result.seconds
                     )
                 else:
                     todo.append((s, key, reason))
@@ -105,7 +108,14 @@ class Executor:
                     self._server = None
                 timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
                 self.cache.write_state("timings.json", timings)
+        for o in outcomes.values():
+            if o.dir is not None and not o.dir.is_dir():  # figures gone with the cache folder
+                raise self.cache.removed_error()
         return {s.name: outcomes[s.name] for s in snippets}
+
+    def key(self, s: Snippet) -> str:
+        """The cache key of ``s``: of the exact bytes that will run (see ``contract.cache_key``)."""
+        return cache_key(s.source, self.fig_format)
 
     def _load_factor(self) -> float:
         """Timeouts are wall-clock; on a machine already oversubscribed by other work (load
@@ -120,19 +130,24 @@ class Executor:
 
     def _execute(self, s: Snippet, key: str, reason: str) -> Outcome:
         assert self._server is not None
-        out = self.cache.new_tmp()
+        try:
+            out = self.cache.new_tmp()
+        except FileNotFoundError as e:
+            raise self.cache.removed_error() from e
         declared = s.timeout(self.timeout)
         limit = declared * self.load_factor
         t0 = time.perf_counter()
-        job = self._server.submit(s.path, out, self.fig_format, **self.limits)
+        request = RunRequest(str(s.path), s.source, str(out), str(self.root), self.fig_format,
+                             self.memory_limit_mb, self.output_limit)
+        job = self._server.submit(request)
         finished = self._server.wait(job, limit)
         seconds = time.perf_counter() - t0
-        result = _read_json(out / "result.json")
+        result = RunResult.read(out, s.name)
         rel = self.rel(s.path)
         if not finished:
-            prog = _read_json(out / "progress.json") or {}
-            where = f"{rel}:{prog.get('line', '?')}"
-            cell = f" in cell '{prog['cell']}'" if prog.get("cell") else ""
+            prog = Progress.read(out)
+            where = f"{rel}:{prog.line if prog else '?'}"
+            cell = f" in cell '{prog.cell}'" if prog else ""
             stretched = f", stretched x{self.load_factor:.1f} for machine load" if self.load_factor > 1 else ""
             msg = (
                 f"{where}: timed out after {limit:.0f} s{cell} (limit {declared:g} s{stretched}; raise it with "
@@ -140,23 +155,40 @@ class Executor:
             )
             return Outcome(s, "timeout", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
         if result is None:
-            tail = (out / "log.txt").read_text(errors="replace")[-3000:] if (out / "log.txt").exists() else ""
-            prog = _read_json(out / "progress.json") or {}
-            msg = f"{rel}:{prog.get('line', '?')}: the snippet process died (exit {job.exit})\n{tail}"
+            if not out.is_dir() or not self.cache.present():
+                raise self.cache.removed_error()
+            tail = (out / LOG_FILE).read_text(errors="replace")[-3000:] if (out / LOG_FILE).exists() else ""
+            tail = tail.replace(str(self.root) + os.sep, "")
+            prog = Progress.read(out)
+            msg = f"{rel}:{prog.line if prog else 1}: the snippet process died (exit {job.exit})\n{tail}"
             return Outcome(s, "failed", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if result["status"] != "ok":
-            err = result["error"]
-            msg = f"{rel}:{err['line']}: {err['ename']}: {err['evalue']} (cell '{err.get('cell')}')\n{err['traceback']}"
-            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result["seconds"])
-        # The executed notebook is rendered once, here, and cached with the entry.
-        nb = Outcome(s, "executed", seconds, result, out, reason=reason, run_seconds=result["seconds"])
-        (out / NOTEBOOK).write_text(render.notebook_json(s, nb), encoding="utf-8")
+        if not result.ok:
+            assert result.error is not None
+            err = result.error
+            cell = f" (cell '{err.cell}')" if err.cell else ""
+            msg = f"{rel}:{err.line}: {err.ename}: {err.evalue}{cell}\n{err.traceback}"
+            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result.seconds)
+        if self.finalize is not None:
+            self.finalize(s, result, out)
+        changed = self._changed_during_run(s, result)
+        if changed:
+            # What ran is consistent (the bytes keyed, the dependencies as first read), but the
+            # disk no longer matches: show it, cache nothing; the next build runs it again.
+            log.info("kbgen: %s: %s changed while the snippet ran; its output is shown but not cached",
+                     rel, ", ".join(changed)[:200])
+            return Outcome(s, "executed", seconds, result, out, reason=f"{reason}; not cached: changed during the run",
+                           run_seconds=result.seconds)
         entry = self.cache.commit(key, out, result)
-        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result["seconds"])
+        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result.seconds)
 
-
-def _read_json(p: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    def _changed_during_run(self, s: Snippet, result: RunResult) -> list[str]:
+        """Paths whose bytes on disk differ now from what the run used: the snippet itself, any
+        module or data file, any folder listing. Empty when the result is valid for the disk."""
+        changed = current_hashes(self.root, result.deps)
+        try:
+            now = s.path.read_bytes()
+        except OSError:
+            now = b""
+        if now != s.source:
+            changed.insert(0, self.rel(s.path))
+        return changed

@@ -3,7 +3,7 @@
 ``import torch`` costs ~1.4 s; paid once per build instead of once per snippet, while each
 snippet still runs in its own process (own address space, own process group, killable).
 Protocol over the server's stdin/stdout, one JSON object per line:
-  request  ``{"id": 3, "snippet": "...", "out": "...", "root": "...", "fig_format": "svg"}``
+  request  ``{"id": 3, **RunRequest.to_json()}`` (the snippet's bytes travel in the request)
   replies  ``{"id": 3, "pid": 1234}`` then ``{"id": 3, "exit": 0}`` (negative: killed by signal).
 When its stdin closes (the build ended or was killed) the server kills its children and exits.
 """
@@ -22,12 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbgen.snippets.contract import RunRequest
+
 DEFAULT_PRELOAD = ("numpy", "torch", "matplotlib", "matplotlib.pyplot")
 
 
 def _send(msg: dict[str, Any]) -> None:
-    sys.__stdout__.write(json.dumps(msg) + "\n")
-    sys.__stdout__.flush()
+    out = sys.__stdout__
+    assert out is not None
+    out.write(json.dumps(msg) + "\n")
+    out.flush()
 
 
 def _preload(modules: list[str]) -> None:
@@ -76,7 +80,7 @@ def serve(preload: list[str]) -> None:
                     code = 70
                     try:
                         signal.signal(signal.SIGINT, signal.SIG_DFL)
-                        code = worker.child_main(req)
+                        code = worker.child_main(RunRequest.from_json(req))
                     except BaseException:  # noqa: BLE001
                         import traceback
 
@@ -154,6 +158,7 @@ class ForkServer:
                 stdout=subprocess.PIPE,
                 cwd=self.root,
                 env=self._env(),
+                close_fds=True,  # the build's cache lock (and any other fd) stays in the build
             )
             assert self._proc.stdout is not None
             first = self._proc.stdout.readline()
@@ -181,17 +186,16 @@ class ForkServer:
                 job.started.set()
                 job.done.set()
 
-    def submit(self, snippet: Path, out: Path, fig_format: str = "svg", **limits: Any) -> Job:
-        """Run ``snippet`` in a fresh child writing to ``out``. ``limits``: ``memory_mb`` (address
-        space cap, None = none) and ``output_limit`` (characters of text kept per cell)."""
+    def submit(self, request: RunRequest) -> Job:
+        """Run ``request`` in a fresh child (it writes into ``request.out``)."""
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
         with self._lock:
             self._next += 1
             job = Job(self._next)
             self._jobs[job.id] = job
-            req = {"id": job.id, "snippet": str(snippet), "out": str(out), "root": str(self.root), "fig_format": fig_format, **limits}
-            self._proc.stdin.write((json.dumps(req) + "\n").encode())
+            msg = {"id": job.id, **request.to_json()}
+            self._proc.stdin.write((json.dumps(msg) + "\n").encode())
             self._proc.stdin.flush()
         return job
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,10 @@ class Snippet:
     text: str
     cells: list[Cell]
     options: dict[str, str] = field(default_factory=dict)
+    #: The exact bytes read from disk: what is hashed (``cache_key``) and what the child runs.
+    source: bytes = b""
+    #: Why the bytes could not be decoded (``"3: SyntaxError: ..."``, line first), else None.
+    problem: str | None = None
 
     @property
     def stem(self) -> str:
@@ -124,11 +130,50 @@ def _trim(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def decode_source(data: bytes) -> str:
+    """Decode a .py as Python does (PEP 263: BOM or ``# -*- coding: x -*-`` in the first two
+    lines, else UTF-8). Raises SyntaxError (with ``lineno``) for an unknown encoding or bytes
+    that are not valid in it."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:
+        bad = SyntaxError(f"{e.msg or e} (PEP 263 encoding declaration)")
+        bad.lineno = e.lineno or 1
+        raise bad from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as e:
+        start = getattr(e, "start", 0)
+        err = SyntaxError(f"the file is not valid {encoding} ({e.__class__.__name__}: {e}); "
+                          f"save it as UTF-8 or declare its encoding (PEP 263)")
+        err.lineno = data[:start].count(b"\n") + 1
+        raise err from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def load_snippet(path: Path, data: bytes | None = None) -> Snippet:
+    """Read ``path`` once (or take ``data``, its bytes) and parse it. Bytes that cannot be
+    decoded give a snippet with ``problem`` set (it fails at run time with that message)."""
+    if data is None:
+        data = path.read_bytes()
+    problem = None
+    try:
+        text = decode_source(data)
+    except SyntaxError as e:
+        text = data.decode("utf-8", "replace")
+        problem = f"{e.lineno or 1}: SyntaxError: {e.msg}"
+    s = parse_snippet(path, text)
+    s.source, s.problem = data, problem
+    return s
+
+
 def parse_snippet(path: Path, text: str | None = None) -> Snippet:
     """Parse a percent-format script into cells. Text before the first ``# %%`` marker becomes
     an untitled code cell when it holds anything but comments (e.g. the sys.path bootstrap)."""
     if text is None:
-        text = path.read_text(encoding="utf-8")
+        return load_snippet(path)
     lines = text.splitlines()
     cells: list[Cell] = []
     # (kind, title, first line index of the body, body lines)
@@ -162,7 +207,8 @@ def parse_snippet(path: Path, text: str | None = None) -> Snippet:
         while first < start + len(body) and not lines[first].strip():
             first += 1
         cells.append(Cell(len(cells), kind, title, src, exec_src, line=first + 1, start=start))
-    return Snippet(path=path, name=path.name, text=text, cells=cells, options=_directives(lines))
+    return Snippet(path=path, name=path.name, text=text, cells=cells, options=_directives(lines),
+                   source=text.encode("utf-8"))
 
 
 def validate(snippet: Snippet) -> list[str]:

@@ -6,70 +6,40 @@ from __future__ import annotations
 import base64
 import html
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 from urllib.parse import quote
 
-
+from kbgen.snippets.contract import Outcome, Output
 from kbgen.snippets.model import Cell, Snippet
 
 STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "timeout": "超时", "skipped": "未执行"}
 SKIPPED_NOTICE = "本次构建未执行代码片段（`execute: false`），这里只有源代码；完整构建会生成输出。"
 
 
-@dataclass
-class Outcome:
-    """What one build knows about one snippet. ``dir`` holds the result's figure files."""
-
-    snippet: Snippet
-    status: str  # executed | cached | failed | timeout | skipped (``execute: false``)
-    seconds: float
-    result: dict[str, Any] | None  # worker result (partial for failures), None if nothing ran
-    dir: Path | None
-    message: str = ""  # failures: "snippets/x.py:12: ValueError: ..." + traceback
-    reason: str = ""  # executed: why ("miss", "stale", "corrupt", "forced")
-    run_seconds: float = 0.0  # execution time of the shown result (cached: of the run that made it)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("executed", "cached")
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("failed", "timeout")
-
-    @property
-    def skipped(self) -> bool:
-        return self.status == "skipped"
-
-    def cell_result(self, cell_id: str) -> dict[str, Any] | None:
-        for c in (self.result or {}).get("cells", []):
-            if c["id"] == cell_id:
-                return c
-        return None
-
-    def figures(self) -> list[str]:
-        return [o["file"] for c in (self.result or {}).get("cells", []) for o in c["outputs"] if o["type"] == "image"]
-
-
 def run_command(snippet_rel: str, python: str = ".venv/bin/python") -> str:
     return f"{python} {snippet_rel}"
 
 
-def outputs_html(outputs: list[dict[str, Any]], fig_url: Callable[[str], str], alt: str) -> str:
+def outputs_html(outputs: list[Output], fig_url: Callable[[str], str], alt: str) -> str:
     """Cell outputs as HTML: text escaped in ``<pre>``, figures as ``<img>`` files."""
     parts: list[str] = []
     for o in outputs:
-        if o["type"] == "stream":
-            cls = "kbgen-stderr" if o["name"] == "stderr" else "kbgen-stdout"
-            text = o["text"].rstrip("\n")
+        if o.type == "stream":
+            cls = "kbgen-stderr" if o.name == "stderr" else "kbgen-stdout"
+            text = o.text.rstrip("\n")
             parts.append(f'<pre class="kbgen-output {cls}"><code>{html.escape(text)}</code></pre>')
-        elif o["type"] == "image":
+        elif o.type == "image":
             parts.append(
-                f'<p class="kbgen-figure"><img src="{html.escape(fig_url(o["file"]))}" alt="{html.escape(alt)}" loading="lazy"></p>'
+                f'<p class="kbgen-figure"><img src="{html.escape(fig_url(o.file))}" alt="{html.escape(alt)}" loading="lazy"></p>'
             )
     return "\n".join(parts)
+
+
+def exit_html(line: int, code: int | str | None) -> str:
+    """Where a snippet ended itself with ``sys.exit()`` (later cells did not run)."""
+    call = "sys.exit()" if code is None else f"sys.exit({code!r})"
+    return (f'<p class="kbgen-exit">代码片段在第 {line} 行调用 <code>{html.escape(call)}</code> 结束运行'
+            "（与直接运行脚本相同），之后的单元格没有执行。</p>")
 
 
 def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
@@ -187,11 +157,13 @@ def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], s
         out += _fence(cell.source, code_fence) + [""]
     res = outcome.cell_result(cell.cell_id)
     if res is not None:
-        body = outputs_html(res["outputs"], fig_url, f"{name}#{cell.cell_id}")
+        body = outputs_html(res.outputs, fig_url, f"{name}#{cell.cell_id}")
         if body:
             out += [body, ""]
-        if res.get("error"):
+        if res.error:
             out += [error_html(outcome), ""]
+        if res.exit:
+            out += [exit_html(res.exit.line, res.exit.code), ""]
     out += ["</div>", ""]
     return out
 
@@ -220,19 +192,19 @@ def notebook_json(snippet: Snippet, outcome: Outcome) -> str:
             res = outcome.cell_result(cell.cell_id)
             if res is not None:
                 c.execution_count = count
-                for o in res["outputs"]:
-                    if o["type"] == "stream":
-                        c.outputs.append(nbformat.v4.new_output("stream", name=o["name"], text=o["text"]))
-                    elif o["type"] == "image" and outcome.dir is not None:
-                        data = (outcome.dir / o["file"]).read_bytes()
-                        mime = {"svg": "image/svg+xml", "png": "image/png"}[o["format"]]
-                        payload = data.decode("utf-8") if o["format"] == "svg" else base64.b64encode(data).decode()
+                for o in res.outputs:
+                    if o.type == "stream":
+                        c.outputs.append(nbformat.v4.new_output("stream", name=o.name, text=o.text))
+                    elif o.type == "image" and outcome.dir is not None:
+                        data = (outcome.dir / o.file).read_bytes()
+                        mime = {"svg": "image/svg+xml", "png": "image/png"}[o.format]
+                        payload = data.decode("utf-8") if o.format == "svg" else base64.b64encode(data).decode()
                         c.outputs.append(nbformat.v4.new_output("display_data", data={mime: payload}))
-                err = res.get("error")
+                err = res.error
                 if err:
                     c.outputs.append(
                         nbformat.v4.new_output(
-                            "error", ename=err["ename"], evalue=err["evalue"], traceback=err["traceback"].splitlines()
+                            "error", ename=err.ename, evalue=err.evalue, traceback=err.traceback.splitlines()
                         )
                     )
         c["id"] = f"cell-{cell.index}"
@@ -260,8 +232,8 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         "| --- | --- | --- | ---: | --- |",
     ]
     for o in sorted(outcomes, key=lambda o: (-o.run_seconds, o.snippet.name)):
-        deps = (o.result or {}).get("deps", {})
-        dep_list = list(deps.get("modules", {})) + list(deps.get("files", {}))
+        deps = o.result.deps if o.result is not None else None
+        dep_list = (list(deps.modules) + list(deps.files) + [d + "/" for d in deps.listings]) if deps else []
         dep_txt = "<br>".join(f"`{d}`" for d in dep_list) or "—"
         title = o.snippet.title.replace("|", r"\|")
         lines.append(
