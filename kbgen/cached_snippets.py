@@ -20,9 +20,9 @@ from pathlib import Path
 
 from kbgen.contracts import SnippetRefError, SnippetValue
 from kbgen.snippets import SnippetEngine, render
-from kbgen.snippets.cache import HashMemo, cache_key
+from kbgen.snippets.cache import HashMemo
+from kbgen.snippets.contract import Outcome, cache_key
 from kbgen.snippets.model import Snippet
-from kbgen.snippets.render import Outcome
 from kbgen.vault.render import rel_href
 
 #: Shown in place of outputs the cache does not hold (never executed, or stale).
@@ -57,10 +57,12 @@ class CachedSnippets:
         self.outcomes: dict[str, Outcome | None] = {}
         hashes = HashMemo(self.engine.root)
         for name, s in self.snippets.items():
-            entry, _reason = self.engine.cache.lookup(cache_key(s.text.encode("utf-8"), self.engine.executor.fig_format),
-                                                      hashes)
+            key = cache_key(s.text.encode("utf-8"), self.engine.executor.fig_format)
+            entry, _reason = self.engine.cache.lookup(key, hashes, name=name)
             self.outcomes[name] = None if entry is None else Outcome(
-                s, "cached", 0.0, entry.result, entry.dir, run_seconds=float(entry.result.get("seconds", 0.0)))
+                s, "cached", 0.0, entry.result, entry.dir, run_seconds=entry.result.seconds)
+        # The engine answers value() from its outcomes: hand it the cached ones.
+        self.engine.outcomes = {n: o for n, o in self.outcomes.items() if o is not None}
 
     # -- SnippetProvider -------------------------------------------------------------------
     def is_snippet(self, target: str) -> bool:
@@ -101,22 +103,22 @@ class CachedSnippets:
             for c in cells:
                 res = outcome.cell_result(c.cell_id)
                 if res is not None:
-                    body.append(render.outputs_html(res["outputs"], src, f"{key}#{c.cell_id}"))
+                    body.append(render.outputs_html(res.outputs, src, f"{key}#{c.cell_id}"))
         cmd = render.run_command(self.engine.snippet_rel(s), self.engine.python_cmd)
         return (f'<figure class="kbgen-embed" data-snippet="{html.escape(key)}">\n'
                 + "\n".join(b for b in body if b) + "\n"
                 + render.caption_html(s, cell, href, cmd) + "\n</figure>")
 
     def value(self, name: str, key: str) -> SnippetValue:
-        raise SnippetRefError(f"{{{{{name}:{key}}}}}: values bound into prose are rendered by the MkDocs build only")
+        """``KB_VALUES[key]`` of snippet ``name`` from its cached result (the engine's checks)."""
+        return self.engine.value(name, key)
 
     def cell_url(self, name: str, cell: int, *, page_url: str) -> str:
-        """Link to cell ``cell`` (``Cell.index``) on the snippet's page, from the page ``page_url``."""
+        """Link to cell ``cell`` (0-based among all cells, as ``SnippetValue.cell``) on the snippet's page, from the page ``page_url``."""
         s = self.snippets[name.rsplit("/", 1)[-1]]
-        target = next((c for c in s.cells if c.index == cell), None)
-        if target is None:
-            raise SnippetRefError(f"snippet {s.name} has no cell {cell}")
-        return rel_href(self.page_src_uri(s.name), page_url) + f"#cell-{target.cell_id}"
+        if not 0 <= cell < len(s.cells):
+            raise SnippetRefError(f"snippet {s.name} has no cell {cell} (it has {len(s.cells)})")
+        return rel_href(self.page_src_uri(s.name), page_url) + f"#cell-{s.cells[cell].cell_id}"
 
     # -- figures ---------------------------------------------------------------------------
     def figure_path(self, snippet: Snippet, file: str) -> str:
