@@ -1,0 +1,250 @@
+"""The fixture vault built by Zensical (``python -m kbgen build`` and the bare extension).
+
+Real builds: the fixture vault (``tests/fixtures/vault``) plus a note with block ids and a
+snippet that draws a figure is copied into a temporary project and built with Zensical; the
+tests read the HTML. Skipped only when Zensical cannot be imported
+(``pip install -e '.[zensical]'``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+pytest.importorskip("zensical", reason="Zensical is not installed: pip install -e '.[zensical]'")
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vault"
+
+BLOCK_NOTE = """# 块
+
+普通段落。
+
+被引用的一段 BLOCK-TEXT。 ^blk
+
+另一段 OTHER-PARA。
+
+块链接：[[块#^blk]]，嵌入块：
+
+![[块#^blk]]
+"""
+
+FIGURE_SNIPPET = """# %% [markdown]
+# # 画图
+
+# %% plot
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.rcParams["svg.hashsalt"] = "kbgen"
+fig, ax = plt.subplots(figsize=(2, 1))
+ax.plot([0, 1], [0, 1])
+plt.show()
+"""
+
+FIGURE_NOTE = "# 图\n\n![[figure.py#plot]]\n"
+
+
+def _project(tmp: Path) -> Path:
+    root = tmp / "proj"
+    shutil.copytree(FIXTURE, root)
+    (root / "docs" / "块.md").write_text(BLOCK_NOTE, encoding="utf-8")
+    (root / "docs" / "图.md").write_text(FIGURE_NOTE, encoding="utf-8")
+    (root / "snippets" / "figure.py").write_text(FIGURE_SNIPPET, encoding="utf-8")
+    return root
+
+
+def _kbgen_build(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kbgen", "build", *args], cwd=root, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    root = _project(tmp_path_factory.mktemp("zensical"))
+    proc = _kbgen_build(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def page(root: Path, rel: str) -> str:
+    return (root / "site" / rel).read_text(encoding="utf-8")
+
+
+def links(text: str, cls: str = "kbgen-link") -> list[tuple[str, str]]:
+    """(href, text) of the ``<a class="{cls}">`` links in ``text``."""
+    return [(html.unescape(h), html.unescape(t)) for h, t in
+            re.findall(rf'<a class="{cls}" href="([^"]*)">(.*?)</a>', text)]
+
+
+def test_every_relative_link_and_image_reaches_a_file_and_its_anchor(built):
+    """The class of all links kbgen writes: each relative href/src resolves in the built site."""
+    root, _ = built
+    site = root / "site"
+    checked = 0
+    for f in site.rglob("*.html"):
+        text = f.read_text(encoding="utf-8")
+        article = text[text.find("<article"): text.find("</article>")]
+        for attr, value in re.findall(r'(href|src)="([^"]+)"', article):
+            value = html.unescape(value)
+            parts = urlsplit(value)
+            if parts.scheme or value.startswith(("#", "/")) or not parts.path:
+                continue
+            target = (f.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            assert target.is_file(), f"{f.relative_to(site)}: {attr}={value} -> missing {target}"
+            if parts.fragment and target.suffix == ".html":
+                ids = set(re.findall(r'id="([^"]+)"', target.read_text(encoding="utf-8")))
+                assert unquote(parts.fragment) in ids, f"{f.relative_to(site)}: {value}: no such anchor"
+            checked += 1
+    assert checked > 50
+
+
+def test_wikilinks_resolve_as_obsidian_does(built):
+    root, _ = built
+    assert ("唯一名.html", "唯一名") in links(page(root, "根.html"))
+    assert ("同名.html", "同名") in links(page(root, "a/链接同名.html"))  # same folder first
+    assert ("../b/同名.html", "同名") in links(page(root, "a/链接同名.html"))
+    spaces = links(page(root, "笔记 with spaces.html"))
+    assert ("核心组件/自注意力机制.html", "Self-Attention") in spaces  # alias
+    assert ("核心组件/自注意力机制.html", "自注意力机制") in spaces  # [[x.md]]
+
+
+def test_heading_links_land_on_unicode_ids(built):
+    root, _ = built
+    target = page(root, "核心组件/自注意力机制.html")
+    for heading_id in ("计算过程", "为什么要除以-d_k", "细节小节"):
+        assert f'id="{heading_id}"' in target
+    spaces = links(page(root, "笔记 with spaces.html"))
+    assert ("核心组件/自注意力机制.html#计算过程", "计算") in spaces
+    assert ("核心组件/自注意力机制.html#为什么要除以-d_k", "缩放") in spaces
+    assert ("#第二节", "第二节") in spaces  # [[#heading]] on the same page
+    assert 'id="公式与-粗体-和-code_1"' in page(root, "标注.html")  # duplicate heading
+
+
+def test_block_links_and_block_embeds(built):
+    root, _ = built
+    text = page(root, "块.html")
+    assert ("块.html", "块") in links(text)  # [[块#^blk]]: to the note (as with MkDocs)
+    embed = text[text.index('class="kbgen-note-embed"'):]
+    body = embed[embed.index("</a></p>"): embed.index("</div>")]
+    assert "BLOCK-TEXT" in body and "OTHER-PARA" not in body and "^blk" not in body
+
+
+def test_note_section_and_image_embeds(built):
+    root, _ = built
+    text = page(root, "嵌入.html")
+    assert text.count('class="kbgen-note-embed"') >= 3
+    assert "A-COLLISION" in text  # whole note
+    assert "SECTION-DETAIL" in text and "SCALE-BODY" in text  # section, and the one inside the callout
+    section = text[text.index("一节（到下一个同级标题为止）"):text.index('id="图片"')]
+    assert "SECTION-DETAIL" in section and "SCALE-BODY" not in section
+    assert re.search(r'<img[^>]*src="附件/图片/小图.png"[^>]*width="120"|<img[^>]*width="120"[^>]*src="附件/图片/小图.png"', text)
+
+
+def test_callouts_become_admonitions_with_obsidian_types(built):
+    root, _ = built
+    text = page(root, "标注.html")
+    assert 'class="admonition abstract"' in text
+    assert re.search(r'<details class="tip"', text) and re.search(r'<details class="faq question[^"]*" open', text)
+    assert 'class="admonition tldr abstract callout-tldr"' in text
+    assert 'class="admonition custom-type note callout-custom-type"' in text
+    assert text.index('class="admonition warning"') > text.index('class="admonition note"')  # nested
+
+
+def test_inline_and_frontmatter_tags_link_to_generated_tag_pages(built):
+    root, _ = built
+    text = page(root, "核心组件/自注意力机制.html")
+    tags = links(text, "kbgen-tag")
+    assert ("../tags/AI学习.html", "#AI学习") in tags
+    assert ("../tags/Transformer/核心组件.html", "#Transformer/核心组件") in tags  # frontmatter, under the title
+    assert "#notatag" in text and ("../tags/notatag.html", "#notatag") not in tags  # code stays code
+    tag_page = page(root, "tags/AI学习.html")
+    assert "自注意力机制" in tag_page and (root / "site" / "tags" / "index.html").is_file()
+
+
+def test_unresolved_links_are_marked_and_errors_reported_with_file_and_line(built):
+    root, proc = built
+    text = page(root, "笔记 with spaces.html")
+    assert re.search(r'<span class="kbgen-unresolved" title="[^"]*">不存在的笔记</span>', text)
+    assert "空文件夹/子/深处.md:3: snippet reference '../secret.py' escapes the snippets folder" in proc.stderr
+    assert "SECRET" not in page(root, "空文件夹/子/深处.html")
+
+
+def test_snippet_outputs_come_from_the_cache_per_cell(built):
+    root, _ = built
+    text = page(root, "核心组件/自注意力机制.html")
+    assert "HELLO-FROM-SNIPPET" in text and "OTHER-CELL" not in text  # ![[hello.py#greet]]
+    assert ("../snippets/hello.html", "hello.py") in links(text, "kbgen-link kbgen-snippet-link")
+    assert 'href="../snippets/hello.html#cell-greet"' in text
+    whole = page(root, "嵌入.html")
+    assert "HELLO-FROM-SNIPPET" in whole and "OTHER-CELL" in whole  # ![[hello.py]]
+    snippet_page = page(root, "snippets/hello.html")
+    assert 'id="cell-greet"' in snippet_page and "OTHER-CELL" in snippet_page
+    assert (root / "site" / "snippets" / "hello.ipynb").is_file() and (root / "site" / "kbgen-report.json").is_file()
+    figure = page(root, "图.html")
+    src = re.search(r'<img src="([^"]+)" alt="figure.py#plot"', figure).group(1)
+    assert src.startswith("snippets/figure/") and src.endswith(".svg") and (root / "site" / src).is_file()
+
+
+def test_backlinks_graph_and_home_page(built):
+    root, _ = built
+    text = page(root, "唯一名.html")
+    back = text[text.index('class="kbgen-backlinks"'):]
+    assert 'href="根.html"' in back and 'href="标注.html"' in back
+    assert 'data-node="唯一名.md"' in text
+    data = (root / "site" / "assets" / "kbgen" / "graph-data.js").read_text(encoding="utf-8")
+    assert '"u":"核心组件/自注意力机制.html"' in data
+    assert (root / "site" / "index.html").is_file() and (root / "site" / "graph.html").is_file()
+    assert "unpkg.com" not in page(root, "index.html")
+
+
+def test_a_change_in_another_note_reaches_cached_pages(built, tmp_path):
+    """Zensical caches pages by their own text; kbgen's fingerprint makes a target's edit count."""
+    root = tmp_path / "copy"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    assert _kbgen_build(root).returncode == 0  # Zensical's page cache now holds every page
+    assert "#计算过程" in page(root, "笔记 with spaces.html")
+    note = root / "docs" / "核心组件" / "自注意力机制.md"
+    note.write_text(note.read_text(encoding="utf-8").replace("## 计算过程", "## 计算步骤"), encoding="utf-8")
+    proc = _kbgen_build(root)
+    assert proc.returncode == 0, proc.stderr
+    spaces = page(root, "笔记 with spaces.html")  # its own text did not change
+    assert re.search(r'<span class="kbgen-unresolved"[^>]*>|核心组件/自注意力机制.html">计算</a>', spaces)
+    assert "#计算过程" not in spaces
+
+
+def test_strict_fails_on_a_kbgen_error_naming_file_and_line(built, tmp_path):
+    root = tmp_path / "strict"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    proc = _kbgen_build(root, "--strict")
+    assert proc.returncode != 0
+    assert "空文件夹/子/深处.md:3: snippet reference '../secret.py' escapes the snippets folder" in proc.stderr
+
+
+def test_the_bare_extension_under_plain_zensical(built, tmp_path):
+    """No wrapper: ``markdown_extensions: [kbgen.vault]`` in a hand-written config; the snippet
+    outputs are read from the cache the wrapper filled; figures inline; tags stay text."""
+    root = tmp_path / "bare"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    (root / "zensical.yml").write_text(
+        "site_name: bare\ndocs_dir: docs\nsite_dir: out\nuse_directory_urls: true\n"
+        "markdown_extensions:\n  - toc:\n      slugify: !!python/object/apply:pymdownx.slugs.slugify {kwds: {case: lower}}\n"
+        "  - kbgen.vault\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "zensical", "build", "-f", "zensical.yml"], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = root / "out"
+    text = (out / "笔记 with spaces" / "index.html").read_text(encoding="utf-8")
+    assert ("../核心组件/自注意力机制/#计算过程", "计算") in links(text)  # directory URLs
+    sa = (out / "核心组件" / "自注意力机制" / "index.html").read_text(encoding="utf-8")
+    assert "HELLO-FROM-SNIPPET" in sa and "#AI学习" in sa and not links(sa, "kbgen-tag")
+    fig = (out / "图" / "index.html").read_text(encoding="utf-8")
+    assert 'src="data:image/svg+xml;base64,' in fig
