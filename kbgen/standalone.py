@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 from markdown import Markdown
 from markdown.treeprocessors import Treeprocessor
+from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 
 from kbgen.cached_snippets import CachedSnippets, CachedSnippetsOptions
@@ -56,7 +57,10 @@ REQUIRED_EXTENSIONS: dict[str, dict[str, Any]] = {
     "attr_list": {},
     "md_in_html": {},
     "pymdownx.quotes": {"callouts": True},
+    "pymdownx.tasklist": {"custom_checkbox": True},
 }
+#: Added as well with ``math: true``.
+MATH_EXTENSION = ("pymdownx.arithmatex", {"generic": True})
 
 #: Seconds between two checks of the vault's files for changes (``zensical serve``).
 RECHECK_SECONDS = 2.0
@@ -82,6 +86,7 @@ class StandaloneOptions:
     figures: str = "inline"  # "inline" (data: URIs) | "files" (snippets/<stem>/<file>, copied by kbgen build)
     backlinks: bool = False  # append the "Backlinks" section to each note
     local_graph: bool = False  # append a local graph (needs kbgen's graph assets: kbgen build)
+    math: bool = False  # TeX (pymdownx.arithmatex, generic) -> MathML at build time, as kbgen-site does
     unresolved: str = "info"  # "warn": unresolved/ambiguous links are printed (and fail under strict)
     strict: bool = False  # problems that MkDocs --strict fails on raise VaultBuildError
     language: str = ""  # labels ("zh" | "en"); "": theme.language of the Zensical config
@@ -279,6 +284,36 @@ class _PagePreprocessor(Preprocessor):
         return lines
 
 
+class _MathPreprocessor(Preprocessor):
+    """``$$...$$`` set aside before Markdown sees it (it may span a paragraph, list or callout)."""
+
+    def __init__(self, md: Markdown, ext: "StandaloneVaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, lines: list[str]) -> list[str]:
+        from kbgen.site import math
+
+        text, self.ext.display_math = math.stash_display_math("\n".join(lines))
+        return text.split("\n")
+
+
+class _MathPostprocessor(Postprocessor):
+    """Display and inline formulas as MathML; TeX it cannot convert is reported with file:line."""
+
+    def __init__(self, md: Markdown, ext: "StandaloneVaultExtension") -> None:
+        super().__init__(md)
+        self.ext = ext
+
+    def run(self, text: str) -> str:
+        from kbgen.site import math
+
+        errors = math.MathErrors()
+        text = math.render_arithmatex(math.restore_display_math(text, self.ext.display_math, errors), errors)
+        self.ext.math_problems(errors.items)
+        return text
+
+
 class _ReportPreprocessor(Preprocessor):
     """Right after the wikilinks are rendered: report the page's problems."""
 
@@ -324,6 +359,8 @@ class StandaloneVaultExtension(VaultExtension):
         self.options = StandaloneOptions.from_kwargs(kwargs)
         self.build: VaultBuild | None = None
         self.current: Renderer | None = None
+        self.display_math: list[str] = []
+        self.source = ""  # the page's Markdown as handed over (to locate formulas)
         super().__init__(Renderer(VaultIndex([])))
 
     def extendMarkdown(self, md: Markdown) -> None:
@@ -331,15 +368,22 @@ class StandaloneVaultExtension(VaultExtension):
         configured = page_context(md, self.options).config.get("markdown_extensions")
         if isinstance(configured, list):
             names = {e if isinstance(e, str) else type(e).__module__ for e in configured}
-            missing = [n for n in REQUIRED_EXTENSIONS if n not in names]
-            md.registerExtensions(missing, {n: dict(REQUIRED_EXTENSIONS[n]) for n in missing})
+            required = dict(REQUIRED_EXTENSIONS)
+            if self.options.math:
+                required[MATH_EXTENSION[0]] = MATH_EXTENSION[1]
+            missing = [n for n in required if n not in names]
+            md.registerExtensions(missing, {n: dict(required[n]) for n in missing})
         super().extendMarkdown(md)
         md.preprocessors.register(_PagePreprocessor(md, self), "kbgen_page", 36)
         md.preprocessors.register(_ReportPreprocessor(md, self), "kbgen_report", 34)
         md.treeprocessors.register(_NoteSections(md, self), "kbgen_note_sections", 1)
+        if self.options.math:
+            md.preprocessors.register(_MathPreprocessor(md, self), "kbgen_math", 37)
+            md.postprocessors.register(_MathPostprocessor(md, self), "kbgen_math", 5)
 
     def prepare(self, md: Markdown, text: str) -> None:
         """Point the extension at the page ``md`` converts (None: leave the Markdown alone)."""
+        self.source = text
         ctx = page_context(md, self.options)
         if ctx.path is None:
             _emit("kbgen.vault: no page context (not under Zensical and no `page` option): "
@@ -360,6 +404,19 @@ class StandaloneVaultExtension(VaultExtension):
         if self.build is not None and self.current is not None:
             problems, self.current.problems = list(self.current.problems), []
             report(self.build, problems, self.options)
+
+    def math_problems(self, items: list[tuple[str, str]]) -> None:
+        """Report formulas that did not convert (``file:line`` of the formula in its note)."""
+        if not items or self.build is None or self.page_path is None:
+            return
+        from kbgen.site import math
+
+        note = self.build.index.notes.get(self.page_path)
+        problems = []
+        for tex, message in items:
+            line = math.locate(tex, note.source if note is not None else self.source) or 1
+            problems.append(Problem(self.page_path, line, "invalid", f"math: cannot render ${tex}$ ({message})"))
+        report(self.build, problems, self.options)
 
     def note_sections(self) -> tuple[str, str]:
         """(HTML under the title, HTML at the end) of the current note; empty outside notes."""

@@ -43,6 +43,7 @@ ZENSICAL_VERSION = "0.0.73"
 GRAPH_ASSETS = {"graph.js": "assets/kbgen/graph.js", "graph.css": "assets/kbgen/graph.css"}
 GRAPH_DATA = "assets/kbgen/graph-data.js"
 POLYFILL = "assets/kbgen/vendor/iframe-worker/shim.js"
+KB_CSS = "assets/kbgen/kb.css"
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
@@ -72,17 +73,22 @@ class ProjectConfig:
     unresolved: str = "info"
     toc: dict[str, Any] = field(default_factory=dict)  # the toc extension's options as written
     toc_has_slugify: bool = False
+    has_nav: bool = False  # the project's config has its own ``nav``
+    site_options: dict[str, Any] = field(default_factory=dict)  # ``kbgen-site`` options (learning path)
 
     @classmethod
     def read(cls, config_file: Path) -> "ProjectConfig":
         data = _lenient_yaml(config_file)
         root = config_file.resolve().parent
         plugin: dict[str, Any] = {}
+        site_options: dict[str, Any] = {}
         offline = False
         for item in data.get("plugins") or []:
             name, opts = (item, {}) if isinstance(item, str) else next(iter(item.items()), ("", {}))
             if name == "kbgen":
                 plugin = dict(opts or {})
+            if name == "kbgen-site":
+                site_options = dict(opts or {})
             offline = offline or name == "offline"
         toc: dict[str, Any] = {}
         toc_raw = False
@@ -103,7 +109,8 @@ class ProjectConfig:
             site_name=str(data.get("site_name") or ""), language=str(theme.get("language") or ""),
             # Zensical's offline plugin turns directory URLs off, as MkDocs' does.
             use_directory_urls=bool(data.get("use_directory_urls", True)) and not offline,
-            toc={k: v for k, v in toc.items() if k != "slugify"}, toc_has_slugify=toc_raw, **known,
+            toc={k: v for k, v in toc.items() if k != "slugify"}, toc_has_slugify=toc_raw,
+            has_nav=bool(data.get("nav")), site_options=site_options, **known,
         )
 
 
@@ -172,9 +179,10 @@ def build(options: BuildOptions) -> BuildResult:
             shutil.copyfile(content, target)
         else:
             target.write_text(content, encoding="utf-8")
+    nav = None if project.has_nav else learning_path_nav(project, index, docs, options.strict)
     fingerprint = _fingerprint(docs)
     config = build_dir / "mkdocs.yml"
-    config.write_text(_zensical_config(project, build_dir, options, fingerprint), encoding="utf-8")
+    config.write_text(_zensical_config(project, build_dir, options, fingerprint, nav), encoding="utf-8")
     cmd = [sys.executable, "-m", "zensical", "build", "-f", str(config)] + (["--strict"] if options.strict else [])
     proc = subprocess.run(cmd, cwd=build_dir)
     if proc.returncode != 0:
@@ -232,6 +240,7 @@ def _generated_pages(project: ProjectConfig, index: VaultIndex, engine: Any) -> 
         for src, dest in GRAPH_ASSETS.items():
             out[dest] = ASSETS / src
     out[POLYFILL] = ASSETS / "vendor" / "iframe-worker" / "shim.js"
+    out[KB_CSS] = ASSETS / "site" / "kb.css"  # kbgen's classes (embeds, tags, math, graph boxes)
     if project.folder_pages:
         out.update(pages.folder_pages(index, existing, labels))
     if project.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -254,6 +263,35 @@ def _generated_pages(project: ProjectConfig, index: VaultIndex, engine: Any) -> 
     out[f"{prefix}/index.md"] = render.report_page_markdown(list(engine.outcomes.values()),
                                                             lambda s: f"{s.stem}.md", engine.summary())
     return out
+
+
+def learning_path_nav(project: ProjectConfig, index: VaultIndex, docs: Path, strict: bool) -> list[Any] | None:
+    """The nav ``kbgen-site`` generates from the learning path (``<path_dir>/*.md``), for the
+    pages of the build folder ``docs``; None when the vault has no path. Prerequisites that come
+    at or after their note are printed (``--strict``: the build fails, as with MkDocs)."""
+    from kbgen.site.nav import build_nav
+    from kbgen.site.path import check_order, read_path
+    from kbgen.site.resolve import index_resolver
+
+    opts = project.site_options
+    if opts.get("path_nav") is False:
+        return None
+    sources = {p.relative_to(docs).as_posix(): p.read_text(encoding="utf-8") for p in sorted(docs.rglob("*.md"))}
+    resolver = index_resolver(index)
+    path = read_path(sources, str(opts.get("path_dir", "学习路径")), resolver,
+                     list(opts.get("levels", ["入门级", "进阶级", "专家级"])),
+                     lambda msg: print(f"kbgen build: {msg}", file=sys.stderr))
+    if path is None:
+        return None
+    problems = check_order(path, sources, resolver) if opts.get("check_prerequisites", True) else []
+    if problems:
+        message = "kbgen build: learning path order:\n  " + "\n  ".join(problems)
+        if strict:
+            raise ZensicalBuildError(message)
+        print(message, file=sys.stderr)
+    home = "index.md" if "index.md" in sources else None
+    return build_nav(path, list(sources), home, str(opts.get("path_title", "学习路径")),
+                     dict(opts.get("section_titles") or {}), list(opts.get("nav_index_only") or []))
 
 
 def _figure_url(stem: str) -> Callable[[str], str]:
@@ -294,7 +332,8 @@ def _fingerprint(docs: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOptions, fingerprint: str) -> str:
+def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOptions, fingerprint: str,
+                     nav: list[Any] | None = None) -> str:
     """The build folder's ``mkdocs.yml``: the project's config plus what the plugin would add."""
     ext: dict[str, Any] = {
         "project_root": str(project.root),
@@ -306,6 +345,7 @@ def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOpti
         "backlinks": project.backlinks,
         "local_graph": bool(project.graph_page) and project.local_graph,
         "unresolved": project.unresolved,
+        "math": project.site_options.get("math", True) is not False,
         "strict": options.strict,
         "fingerprint": fingerprint,
     }
@@ -321,12 +361,14 @@ def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOpti
         toc = json.dumps(project.toc, ensure_ascii=False)[1:-1]
         lines += ["  - toc: {" + (toc + ", " if toc else "")
                   + "slugify: !!python/object/apply:pymdownx.slugs.slugify {kwds: {case: lower}}}"]
-    extra_css = ["assets/kbgen/graph.css"] if project.graph_page else []
+    extra_css = [KB_CSS] + (["assets/kbgen/graph.css"] if project.graph_page else [])
     extra_js = [GRAPH_DATA, "assets/kbgen/graph.js"] if project.graph_page else []
     if extra_css:
         lines += ["extra_css:"] + [f"  - {c}" for c in extra_css]
     if extra_js:
         lines += ["extra_javascript:"] + [f"  - {j}" for j in extra_js]
+    if nav:
+        lines += ["nav: " + json.dumps(nav, ensure_ascii=False)]
     # Zensical's offline plugin would load iframe-worker from unpkg.com: use kbgen's local copy.
     lines += ["extra:", "  polyfills:", f"    - {POLYFILL}"]
     return "\n".join(lines) + "\n"

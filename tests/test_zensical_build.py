@@ -48,7 +48,9 @@ ax.plot([0, 1], [0, 1])
 plt.show()
 """
 
-FIGURE_NOTE = "# 图\n\n![[figure.py#plot]]\n"
+FIGURE_NOTE = "# 图\n\n![[figure.py#plot]]\n\n行内 $a^2+b^2$，展示：\n\n$$\n\\frac{QK^T}{\\sqrt{d_k}}\n$$\n"
+
+LEVEL_PAGE = "# 入门级\n\n1. [[根]] — 第一步\n2. [[唯一名]] — 第二步\n"
 
 
 def _project(tmp: Path) -> Path:
@@ -57,6 +59,8 @@ def _project(tmp: Path) -> Path:
     (root / "docs" / "块.md").write_text(BLOCK_NOTE, encoding="utf-8")
     (root / "docs" / "图.md").write_text(FIGURE_NOTE, encoding="utf-8")
     (root / "snippets" / "figure.py").write_text(FIGURE_SNIPPET, encoding="utf-8")
+    (root / "docs" / "学习路径").mkdir()
+    (root / "docs" / "学习路径" / "入门级.md").write_text(LEVEL_PAGE, encoding="utf-8")
     return root
 
 
@@ -248,3 +252,21 @@ def test_the_bare_extension_under_plain_zensical(built, tmp_path):
     assert "HELLO-FROM-SNIPPET" in sa and "#AI学习" in sa and not links(sa, "kbgen-tag")
     fig = (out / "图" / "index.html").read_text(encoding="utf-8")
     assert 'src="data:image/svg+xml;base64,' in fig
+
+
+def test_learning_path_becomes_the_nav(built):
+    """kbgen-site's nav (path first, then folders), written into the config Zensical reads."""
+    root, _ = built
+    config = (root / "build" / "zensical" / "mkdocs.yml").read_text(encoding="utf-8")
+    assert 'nav: [' in config and '{"入门级": ["学习路径/入门级.md", "根.md", "唯一名.md"]}' in config
+    nav = page(root, "标注.html")
+    titles = re.findall(r'<span class="md-ellipsis">\s*([^<\s][^<]*?)\s*</span>', nav[nav.index('<nav class="md-nav md-nav--primary"'):])
+    assert titles.index("入门级") < titles.index("根") < titles.index("唯一名（根）") < titles.index("标注")
+
+
+def test_math_becomes_mathml_at_build_time(built):
+    root, _ = built
+    text = page(root, "图.html")
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"' in text
+    assert 'display="block"' in text and "\\frac" in text  # TeX kept as the annotation
+    assert 'class="arithmatex"' not in text
