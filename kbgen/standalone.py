@@ -394,8 +394,8 @@ class StandaloneVaultExtension(VaultExtension):
         self.build = vault_build(self.options, ctx, slugify, sep)
         self.renderer = self.current = self.build.renderer()
         note = self.build.index.notes.get(ctx.path)
-        if note is None:  # a generated page (tags, snippets) or a file outside the vault
-            self.set_page(ctx.path, page_url=ctx.path, line_offset=0)
+        if note is None:  # a generated page (tags, snippets): plain Markdown, as under MkDocs
+            self.set_page(None)
             return
         # The snippet provider makes links relative to page_url: here, the page's vault path.
         self.set_page(ctx.path, page_url=ctx.path, line_offset=_line_offset(note, text))

@@ -323,12 +323,15 @@ def _graph_data(index: VaultIndex, use_directory_urls: bool) -> str:
 
 
 def _fingerprint(docs: Path) -> str:
-    """sha256 over every file of the build's docs folder (vault, generated pages, figures)."""
+    """sha256 over every file of the build's docs folder (vault, generated pages, figures) and
+    kbgen's own source (a new kbgen renders pages differently)."""
     h = hashlib.sha256()
-    for p in sorted(docs.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(docs).as_posix().encode("utf-8") + b"\0")
-            h.update(hashlib.sha256(p.read_bytes()).digest())
+    package = Path(__file__).resolve().parent
+    for base, files in ((docs, sorted(docs.rglob("*"))), (package, sorted(package.rglob("*.py")))):
+        for p in files:
+            if p.is_file():
+                h.update(p.relative_to(base).as_posix().encode("utf-8") + b"\0")
+                h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()[:16]
 
 
