@@ -233,6 +233,16 @@ def test_strict_fails_on_a_kbgen_error_naming_file_and_line(built, tmp_path):
     assert "空文件夹/子/深处.md:3: snippet reference '../secret.py' escapes the snippets folder" in proc.stderr
 
 
+def test_strict_passes_when_kbgen_finds_nothing(built, tmp_path):
+    """`[[note.md]]` in another folder: resolved by kbgen; Zensical's source link check
+    misreads it, so its warning must not fail a strict build."""
+    root = tmp_path / "clean"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "空文件夹", "循环"))
+    proc = _kbgen_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    assert ("核心组件/自注意力机制.html", "自注意力机制") in links(page(root, "笔记 with spaces.html"))
+
+
 def test_the_bare_extension_under_plain_zensical(built, tmp_path):
     """No wrapper: ``markdown_extensions: [kbgen.vault]`` in a hand-written config; the snippet
     outputs are read from the cache the wrapper filled; figures inline; tags stay text."""
