@@ -16,5 +16,7 @@ One idea per module; import what you need from it:
     train        train_copy_task, train_char_lm
     generate     generate (greedy / temperature / top-k, with or without the KV cache)
 
-Mask convention everywhere: bool, True = "may attend", broadcastable to [B, H, Lq, Lk].
+Masks everywhere (read by ``attention.normalize_mask``): bool, True = "may attend"; integer
+0/1 (1 = may attend); float = added to the scores. Malformed inputs raise ValueError naming the
+argument and the shapes.
 """

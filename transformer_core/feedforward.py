@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
     "gelu": F.gelu,  # exact erf form (BERT, nn.TransformerEncoderLayer "gelu")
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's approximation, differs by ~5e-4

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from .models import GPT
 
 
 def sample_next(
@@ -14,6 +19,12 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """logits [B, V] for the next position -> ids [B, 1]."""
+    if logits.dim() != 2:
+        raise ValueError(f"sample_next: logits must be [B, V], got {tuple(logits.shape)}")
+    if temperature < 0.0:
+        raise ValueError(f"sample_next: temperature={temperature} must be >= 0")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"sample_next: top_k={top_k} must be >= 1")
     if greedy or temperature == 0.0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature
@@ -26,7 +37,7 @@ def sample_next(
 
 @torch.no_grad()
 def generate(
-    model: nn.Module,
+    model: GPT,
     ids: Tensor,
     max_new_tokens: int,
     temperature: float = 1.0,
@@ -41,11 +52,15 @@ def generate(
     each step re-runs the whole sequence (O(L^2)). Both give the same tokens.
     ``model`` is a ``GPT`` (anything with ``forward(ids, cache=...)`` and ``make_cache()``).
     """
-    was_training = model.training
-    model.eval()
+    if ids.dim() != 2 or ids.size(1) == 0:
+        raise ValueError(f"generate: ids must be a non-empty prompt [B, L0], got {tuple(ids.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens={max_new_tokens} must be >= 0")
     max_len = model.cfg.max_len
     if ids.size(1) + max_new_tokens > max_len:
-        raise ValueError(f"{ids.size(1)} + {max_new_tokens} tokens exceed max_len={max_len}")
+        raise ValueError(f"generate: {ids.size(1)} prompt + {max_new_tokens} new tokens exceed max_len={max_len}")
+    was_training = model.training
+    model.eval()
     cache = model.make_cache() if use_cache else None
     out = ids
     step_input = ids

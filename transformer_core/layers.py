@@ -9,7 +9,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .feedforward import FeedForward
-from .multihead import KVCache, MultiHeadAttention
+from .attention import heads_mask
+from .multihead import KVCache, MultiHeadAttention, check_sequence
 
 
 class EncoderLayer(nn.Module):
@@ -27,7 +28,7 @@ class EncoderLayer(nn.Module):
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.norm_first = norm_first
+        self.d_model, self.norm_first = d_model, norm_first
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
         self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=eps, bias=bias)
@@ -41,7 +42,10 @@ class EncoderLayer(nn.Module):
         return self.dropout1(out)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, causal: bool = False, need_weights: bool = False) -> Tensor:
-        """mask: bool, True = may attend (e.g. ``padding_mask`` [B, 1, 1, L])."""
+        """mask: as ``MultiHeadAttention`` reads it (e.g. ``padding_mask`` [B, 1, 1, L] or [B, L])."""
+        check_sequence(x, self.d_model, "x", "EncoderLayer")
+        b, L, _ = x.shape
+        mask = heads_mask(mask, b, self.self_attn.n_heads, L, L, name="EncoderLayer: mask")
         if self.norm_first:
             x = x + self._sa(self.norm1(x), mask, causal, need_weights)
             x = x + self.dropout2(self.ff(self.norm2(x)))
@@ -71,7 +75,7 @@ class DecoderLayer(nn.Module):
         cross_attention: bool = True,
     ) -> None:
         super().__init__()
-        self.norm_first = norm_first
+        self.d_model, self.norm_first = d_model, norm_first
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=eps, bias=bias)
         self.dropout1 = nn.Dropout(dropout)
@@ -105,16 +109,34 @@ class DecoderLayer(nn.Module):
         cache: KVCache | None = None,
         need_weights: bool = False,
     ) -> Tensor:
-        """self_mask / memory_mask: bool, True = may attend. cache: this layer's self-attention KV cache."""
-        cross = self.cross_attn is not None and memory is not None
+        """self_mask / memory_mask: as ``MultiHeadAttention`` reads them. cache: this layer's self-attention KV cache.
+
+        A layer with cross-attention needs ``memory`` [B, Ls, d]; a GPT block refuses one.
+        """
+        fn = "DecoderLayer"
+        check_sequence(x, self.d_model, "x", fn)
+        if self.cross_attn is None:
+            if memory is not None or memory_mask is not None:
+                raise ValueError(f"{fn}: this layer has no cross-attention (cross_attention=False); got a memory / memory_mask")
+        else:
+            if memory is None:
+                raise ValueError(f"{fn}: memory [B, Ls, d_model] is required (the layer has cross-attention)")
+            check_sequence(memory, self.d_model, "memory", fn)
+            if memory.size(0) != x.size(0):
+                raise ValueError(f"{fn}: memory {tuple(memory.shape)} and x {tuple(x.shape)} need the same batch B")
+            memory_mask = heads_mask(memory_mask, x.size(0), self.cross_attn.n_heads, x.size(1), memory.size(1),
+                                     name=f"{fn}: memory_mask")
+        past = 0 if cache is None else len(cache)
+        self_mask = heads_mask(self_mask, x.size(0), self.self_attn.n_heads, x.size(1), past + x.size(1),
+                               name=f"{fn}: self_mask")
         if self.norm_first:
             x = x + self._sa(self.norm1(x), self_mask, causal, cache, need_weights)
-            if cross:
+            if memory is not None:
                 x = x + self._ca(self.norm2(x), memory, memory_mask, need_weights)
             x = x + self.dropout3(self.ff(self.norm3(x)))
         else:
             x = self.norm1(x + self._sa(x, self_mask, causal, cache, need_weights))
-            if cross:
+            if memory is not None:
                 x = self.norm2(x + self._ca(x, memory, memory_mask, need_weights))
             x = self.norm3(x + self.dropout3(self.ff(x)))
         return x

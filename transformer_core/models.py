@@ -53,6 +53,18 @@ class TransformerConfig:
     mlm_transform: bool = True
     layer_norm_eps: float = 1e-5
 
+    def __post_init__(self) -> None:
+        sizes = dict(d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff, max_len=self.max_len)
+        bad = {name: value for name, value in sizes.items() if value < 1}
+        if bad or self.vocab_size < 0:  # vocab_size 0: a placeholder that train_char_lm fills in
+            raise ValueError(f"TransformerConfig: sizes must be >= 1 (vocab_size >= 0), got {bad or {'vocab_size': self.vocab_size}}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"TransformerConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if not 0.0 <= self.dropout <= 1.0:
+            raise ValueError(f"TransformerConfig: dropout={self.dropout} must lie in [0, 1]")
+        if self.arch not in ("encoder-decoder", "encoder", "decoder"):
+            raise ValueError(f"TransformerConfig: arch must be 'encoder-decoder', 'encoder' or 'decoder', got {self.arch!r}")
+
     @property
     def has_final_norm(self) -> bool:
         return self.norm_first if self.final_norm is None else self.final_norm
@@ -68,6 +80,32 @@ def _positional(cfg: TransformerConfig) -> nn.Module:
     if cfg.positional == "sinusoidal":
         return SinusoidalPositionalEncoding(cfg.d_model, cfg.max_len)
     raise ValueError(f"positional must be 'sinusoidal' or 'learned', got {cfg.positional!r}")
+
+
+def check_ids(ids: Tensor, vocab_size: int, name: str, fn: str) -> None:
+    """Raise ValueError unless ids is an integer [B, L] tensor with values in [0, vocab_size)."""
+    if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.is_floating_point() or ids.dtype == torch.bool:
+        shape = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
+        raise ValueError(f"{fn}: {name} must be integer token ids [B, L], got {shape}")
+    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(
+            f"{fn}: {name} holds ids {ids.min().item()}..{ids.max().item()} outside [0, vocab_size={vocab_size})"
+        )
+
+
+def key_padding(mask: Tensor | None, ids: Tensor, name: str, fn: str) -> Tensor | None:
+    """A model-level mask: [B, L] is a key padding mask (1/True = real token, HF convention)
+    and becomes [B, 1, 1, L]; 3-D/4-D masks pass on to the layers as they are."""
+    if mask is None or mask.dim() != 2:
+        return mask
+    if mask.shape != ids.shape:
+        raise ValueError(f"{fn}: {name} of shape {tuple(mask.shape)} must match the ids {tuple(ids.shape)} ([B, L] padding mask)")
+    if mask.is_floating_point():
+        raise ValueError(
+            f"{fn}: {name} [B, L] must be bool or 0/1 integers (1 = real token); "
+            f"pass an additive float mask as [B, 1, 1, L]"
+        )
+    return mask[:, None, None, :]
 
 
 def _layer_kwargs(cfg: TransformerConfig) -> dict:
@@ -121,10 +159,14 @@ class EncoderDecoderTransformer(nn.Module):
         return self.drop(self.pos(emb(ids) * math.sqrt(self.cfg.d_model)))
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None, need_weights: bool = False) -> Tensor:
-        """src [B, Ls] -> memory [B, Ls, d]. src_mask: bool key mask, True = real token.
+        """src [B, Ls] -> memory [B, Ls, d]. src_mask: key mask [B, Ls] (True/1 = real token) or any
+        mask ``MultiHeadAttention`` reads.
 
         need_weights: each layer keeps its attention weights in ``.last_self_weights``.
         """
+        fn = "EncoderDecoderTransformer.encode"
+        check_ids(src, self.cfg.vocab_size, "src", fn)
+        src_mask = key_padding(src_mask, src, "src_mask", fn)
         x = self._embed(self.src_embed, src)
         for layer in self.encoder:
             x = layer(x, mask=src_mask, need_weights=need_weights)
@@ -135,17 +177,28 @@ class EncoderDecoderTransformer(nn.Module):
 
         need_weights: layers keep ``.last_self_weights`` and ``.last_cross_weights``.
         """
+        fn = "EncoderDecoderTransformer.decode"
+        check_ids(tgt, self.cfg.vocab_size, "tgt", fn)
+        if memory.dim() != 3 or memory.size(0) != tgt.size(0) or memory.size(-1) != self.cfg.d_model:
+            raise ValueError(f"{fn}: memory must be [B={tgt.size(0)}, Ls, d_model={self.cfg.d_model}], got {tuple(memory.shape)}")
+        if src_mask is not None and src_mask.dim() == 2:
+            src_mask = key_padding(src_mask, memory[..., 0], "src_mask", fn)
         x = self._embed(self.tgt_embed, tgt)
         for layer in self.decoder:
             x = layer(x, memory, memory_mask=src_mask, causal=True, need_weights=need_weights)
         return self.head(self.decoder_norm(x))
 
     def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None, need_weights: bool = False) -> Tensor:
+        """src [B, Ls], tgt [B, Lt] -> logits [B, Lt, V]."""
+        if src.dim() == 2 and tgt.dim() == 2 and src.size(0) != tgt.size(0):
+            raise ValueError(f"EncoderDecoderTransformer: src {tuple(src.shape)} and tgt {tuple(tgt.shape)} need the same batch B")
         return self.decode(tgt, self.encode(src, src_mask, need_weights), src_mask, need_weights)
 
     @torch.no_grad()
     def greedy_decode(self, src: Tensor, max_len: int, bos_id: int, src_mask: Tensor | None = None) -> Tensor:
         """src [B, Ls] -> [B, max_len] generated ids, starting with ``bos_id``."""
+        if not 1 <= max_len <= self.cfg.max_len:
+            raise ValueError(f"greedy_decode: max_len={max_len} must lie in [1, cfg.max_len={self.cfg.max_len}]")
         memory = self.encode(src, src_mask)
         ys = torch.full((src.size(0), 1), bos_id, dtype=torch.long, device=src.device)
         for _ in range(max_len - 1):
@@ -190,15 +243,24 @@ class BertModel(nn.Module):
         self, ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
         need_weights: bool = False,
     ) -> Tensor:
-        """ids [B, L] -> final hidden states [B, L, d] (need_weights: layers keep ``.last_self_weights``)."""
+        """ids [B, L] -> final hidden states [B, L, d] (need_weights: layers keep ``.last_self_weights``).
+
+        attention_mask: [B, L] with 1/True at real tokens (bool or integer), or any mask
+        ``MultiHeadAttention`` reads. token_type_ids: [B, L] in [0, type_vocab_size).
+        """
+        fn = "BertModel"
+        check_ids(ids, self.cfg.vocab_size, "ids", fn)
+        mask = key_padding(attention_mask, ids, "attention_mask", fn)
         x = self.pos(self.tok_embed(ids))
         if self.type_embed is not None:
             types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
+            check_ids(types, self.cfg.type_vocab_size, "token_type_ids", fn)
+            if types.shape != ids.shape:
+                raise ValueError(f"{fn}: token_type_ids {tuple(types.shape)} must match ids {tuple(ids.shape)}")
             x = x + self.type_embed(types)
+        elif token_type_ids is not None:
+            raise ValueError(f"{fn}: token_type_ids given but the config has type_vocab_size=0")
         x = self.drop(self.embed_norm(x))
-        mask = attention_mask
-        if mask is not None and mask.dim() == 2:
-            mask = mask.bool()[:, None, None, :]
         for layer in self.layers:
             x = layer(x, mask=mask, need_weights=need_weights)
         return self.final_norm(x)
@@ -237,16 +299,27 @@ class GPT(nn.Module):
             self.head.weight = self.tok_embed.weight
         init_weights(self)
         # GPT-2: scale the residual-output projections by 1/sqrt(2 n_layers).
-        for layer in self.layers:
+        for layer in self.blocks:
             for lin in (layer.self_attn.out_proj, layer.ff.linear2):
                 nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @property
+    def blocks(self) -> list[DecoderLayer]:
+        """The layers, typed (``self.layers`` is an nn.ModuleList)."""
+        return [layer for layer in self.layers if isinstance(layer, DecoderLayer)]
 
     def make_cache(self) -> list[KVCache]:
         """One empty KV cache per layer."""
         return [KVCache() for _ in self.layers]
 
     def forward(self, ids: Tensor, cache: list[KVCache] | None = None, need_weights: bool = False) -> Tensor:
-        """ids [B, L] (only the new tokens when ``cache`` holds the earlier ones) -> logits [B, L, V]."""
+        """ids [B, L] (only the new tokens when ``cache`` holds the earlier ones) -> logits [B, L, V].
+
+        Positions past ``cfg.max_len`` (cache length + L) raise ValueError.
+        """
+        check_ids(ids, self.cfg.vocab_size, "ids", "GPT")
+        if cache is not None and len(cache) != len(self.layers):
+            raise ValueError(f"GPT: cache has {len(cache)} entries for {len(self.layers)} layers; use model.make_cache()")
         offset = cache[0].length if cache is not None else 0
         x = self.drop(self.pos(self.tok_embed(ids), offset=offset))
         for i, layer in enumerate(self.layers):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .attention import fused_attention, scaled_dot_product_attention
+from .attention import fused_attention, heads_mask, scaled_dot_product_attention
+
+
+def check_sequence(x: Tensor, d_model: int, name: str, fn: str) -> None:
+    """Raise ValueError unless x is [B, L, d_model] with a floating dtype."""
+    if not isinstance(x, Tensor) or x.dim() != 3 or x.size(-1) != d_model:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{fn}: {name} must be [B, L, d_model={d_model}], got {shape}")
+    if not x.is_floating_point():
+        raise ValueError(f"{fn}: {name} must be floating point, got {x.dtype}")
 
 
 class KVCache:
@@ -23,12 +32,21 @@ class KVCache:
 
     def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add k, v [B, H, Lnew, d]; return all keys/values so far [B, H, length, d]."""
+        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"KVCache.append: k and v must be [B, H, Lnew, d] alike, got {tuple(k.shape)}, {tuple(v.shape)}")
+        if self._k is not None and self._v is not None:
+            held = (self._k.size(0), self._k.size(1), self._k.size(3), self._v.size(3))
+            if (k.size(0), k.size(1), k.size(3), v.size(3)) != held or k.dtype != self._k.dtype:
+                raise ValueError(
+                    f"KVCache.append: new k {tuple(k.shape)}, v {tuple(v.shape)} do not match the cache "
+                    f"(B, H, dk, dv) = {held}, dtype {self._k.dtype}; use a fresh cache per sequence batch"
+                )
         new = k.size(2)
-        if self._k is None or self.length + new > self._k.size(2):
+        if self._k is None or self._v is None or self.length + new > self._k.size(2):
             capacity = max(2 * (self.length + new), 16)
             grown_k = k.new_empty(k.size(0), k.size(1), capacity, k.size(3))
             grown_v = v.new_empty(v.size(0), v.size(1), capacity, v.size(3))
-            if self._k is not None:
+            if self._k is not None and self._v is not None:
                 grown_k[:, :, : self.length] = self._k[:, :, : self.length]
                 grown_v[:, :, : self.length] = self._v[:, :, : self.length]
             self._k, self._v = grown_k, grown_v
@@ -60,6 +78,10 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
+        if d_model <= 0 or n_heads <= 0:
+            raise ValueError(f"d_model={d_model} and n_heads={n_heads} must be positive")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout={dropout} must lie in [0, 1]")
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
@@ -86,17 +108,28 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """query [B, Lq, d], key/value [B, Lk, d] (None: self-attention on query).
 
-        mask: bool, True = may attend, broadcastable to [B, H, Lq, Lk].
+        mask: any form of ``attention.normalize_mask`` (bool True = may attend, 0/1 integers,
+        additive float), laid out as ``attention.heads_mask`` reads it: [B, Lk] padding,
+        [Lq, Lk], [B, Lq, Lk], [B * H, Lq, Lk] or [B, H, Lq, Lk] (Lk counts cached keys too).
         cache: new keys/values are appended and attention runs over all of them.
         Returns out [B, Lq, d] and per-head weights [B, H, Lq, Lk] when need_weights, else None.
+        Malformed inputs (ranks, widths, batch or length mismatches) raise ValueError.
         """
         key = query if key is None else key
         value = key if value is None else value
+        fn = "MultiHeadAttention"
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            check_sequence(x, self.d_model, name, fn)
+        if key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"{fn}: key {tuple(key.shape)} and value {tuple(value.shape)} need the same [B, Lk]")
+        if key.size(0) != query.size(0):
+            raise ValueError(f"{fn}: query {tuple(query.shape)} and key/value {tuple(key.shape)} need the same batch B")
         q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
         v = self._split(self.v_proj(value))
         if cache is not None:
             k, v = cache.append(k, v)
+        mask = heads_mask(mask, query.size(0), self.n_heads, q.size(2), k.size(2))
         p = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask=mask, causal=causal, dropout_p=p)
