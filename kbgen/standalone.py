@@ -364,15 +364,19 @@ class StandaloneVaultExtension(VaultExtension):
         super().__init__(Renderer(VaultIndex([])))
 
     def extendMarkdown(self, md: Markdown) -> None:
-        # Under Zensical the configured extension names are known: add what the syntax needs.
+        # Under Zensical the configured names are known; elsewhere add what is not loaded yet
+        # (an extension listed after this one registers again over it, with its own options).
         configured = page_context(md, self.options).config.get("markdown_extensions")
         if isinstance(configured, list):
             names = {e if isinstance(e, str) else type(e).__module__ for e in configured}
-            required = dict(REQUIRED_EXTENSIONS)
-            if self.options.math:
-                required[MATH_EXTENSION[0]] = MATH_EXTENSION[1]
-            missing = [n for n in required if n not in names]
-            md.registerExtensions(missing, {n: dict(required[n]) for n in missing})
+        else:
+            names = {type(e).__module__ for e in md.registeredExtensions}
+            names |= {n.replace("markdown.extensions.", "") for n in names}
+        required = dict(REQUIRED_EXTENSIONS)
+        if self.options.math:
+            required[MATH_EXTENSION[0]] = MATH_EXTENSION[1]
+        missing = [n for n in required if n not in names]
+        md.registerExtensions(missing, {n: dict(required[n]) for n in missing})
         super().extendMarkdown(md)
         md.preprocessors.register(_PagePreprocessor(md, self), "kbgen_page", 36)
         md.preprocessors.register(_ReportPreprocessor(md, self), "kbgen_report", 34)
