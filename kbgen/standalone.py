@@ -45,6 +45,7 @@ from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 
 from kbgen.cached_snippets import CachedSnippets, CachedSnippetsOptions
+from kbgen.standalone_path import PathView
 from kbgen.vault import pages
 from kbgen.vault.index import Note, VaultIndex
 from kbgen.vault.lint import note_problems
@@ -86,6 +87,8 @@ class StandaloneOptions:
     figures: str = "inline"  # "inline" (data: URIs) | "files" (snippets/<stem>/<file>, copied by kbgen build)
     backlinks: bool = False  # append the "Backlinks" section to each note
     local_graph: bool = False  # append a local graph (needs kbgen's graph assets: kbgen build)
+    path_dir: str = ""  # learning path: folder of the level pages ("": no banner, progress, tick boxes)
+    levels: tuple[str, ...] = ("入门级", "进阶级", "专家级")  # level order (file stems), as kbgen-site
     math: bool = False  # TeX (pymdownx.arithmatex, generic) -> MathML at build time, as kbgen-site does
     unresolved: str = "info"  # "warn": unresolved/ambiguous links are printed (and fail under strict)
     strict: bool = False  # problems that MkDocs --strict fails on raise VaultBuildError
@@ -106,6 +109,10 @@ class StandaloneOptions:
             if isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise VaultConfigError(f"kbgen.vault: option {name} must be true or false, not {value!r}")
+            elif isinstance(default, tuple):
+                if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                    raise VaultConfigError(f"kbgen.vault: option {name} must be a list of strings, not {value!r}")
+                value = tuple(value)
             elif value is None:
                 value = default
             elif not isinstance(value, (str, Path)):
@@ -150,6 +157,7 @@ class VaultBuild:
     signature: tuple
     checked_at: float
     reported: set[Problem] = field(default_factory=set)
+    path: PathView | None = None
 
     def renderer(self) -> Renderer:
         """A renderer for one page (its own problem list and stash; the index is shared)."""
@@ -218,7 +226,8 @@ def vault_build(options: StandaloneOptions, ctx: PageContext, slugify: Slugify, 
     snippets_dir = (root / options.snippets_dir).resolve()
     cache_dir = (root / options.cache_dir).resolve()
     language = options.language or str((ctx.config.get("theme") or {}).get("language") or "")
-    key = (root, docs, snippets_dir, cache_dir, options.tags_dir, options.figures, language, slugify, sep)
+    key = (root, docs, snippets_dir, cache_dir, options.tags_dir, options.figures, language, slugify, sep,
+           options.path_dir, options.levels)
     with _LOCK:
         build = _BUILDS.get(key)
         now = time.monotonic()
@@ -236,6 +245,8 @@ def vault_build(options: StandaloneOptions, ctx: PageContext, slugify: Slugify, 
             snippets = CachedSnippets(CachedSnippetsOptions(root, snippets_dir, cache_dir, options.figures))
         index = VaultIndex.from_dir(docs, snippets=snippets, slugify=slugify, sep=sep)
         build = VaultBuild(index, snippets, options.tags_dir or None, pages.labels_for(language), signature, now)
+        if options.path_dir:
+            build.path = PathView.read(index, options.path_dir, list(options.levels))
         for path, note in index.notes.items():
             for line, message in note_problems(note.source, (note.frontmatter, note.body_offset)):
                 build.reported.add(Problem(path, line, "invalid", message))
@@ -280,8 +291,7 @@ class _PagePreprocessor(Preprocessor):
         self.ext = ext
 
     def run(self, lines: list[str]) -> list[str]:
-        self.ext.prepare(self.md, "\n".join(lines))
-        return lines
+        return self.ext.prepare(self.md, "\n".join(lines)).split("\n")
 
 
 class _MathPreprocessor(Preprocessor):
@@ -385,24 +395,26 @@ class StandaloneVaultExtension(VaultExtension):
             md.preprocessors.register(_MathPreprocessor(md, self), "kbgen_math", 37)
             md.postprocessors.register(_MathPostprocessor(md, self), "kbgen_math", 5)
 
-    def prepare(self, md: Markdown, text: str) -> None:
-        """Point the extension at the page ``md`` converts (None: leave the Markdown alone)."""
+    def prepare(self, md: Markdown, text: str) -> str:
+        """Point the extension at the page ``md`` converts (None: leave the Markdown alone);
+        returns the page's Markdown (a level page gets tick boxes in front of its steps)."""
         self.source = text
         ctx = page_context(md, self.options)
         if ctx.path is None:
             _emit("kbgen.vault: no page context (not under Zensical and no `page` option): "
                   "Obsidian syntax left as is", "WARNING")
             self.set_page(None)
-            return
+            return text
         slugify, sep = _toc_slugify(md)
         self.build = vault_build(self.options, ctx, slugify, sep)
         self.renderer = self.current = self.build.renderer()
         note = self.build.index.notes.get(ctx.path)
         if note is None:  # a generated page (tags, snippets): plain Markdown, as under MkDocs
             self.set_page(None)
-            return
+            return text
         # The snippet provider makes links relative to page_url: here, the page's vault path.
         self.set_page(ctx.path, page_url=ctx.path, line_offset=_line_offset(note, text))
+        return self.build.path.mark_steps(ctx.path, text) if self.build.path is not None else text
 
     def flush_problems(self) -> None:
         if self.build is not None and self.current is not None:
@@ -428,7 +440,8 @@ class StandaloneVaultExtension(VaultExtension):
         if build is None or path is None or path not in build.index.notes:
             return "", ""
         note = build.index.notes[path]
-        bar = tag_bar(note, path, build.tags_dir) if build.tags_dir else ""
+        bar = build.path.top_html(path) if build.path is not None else ""
+        bar += tag_bar(note, path, build.tags_dir) if build.tags_dir else ""
         tail = ""
         if self.options.local_graph:
             tail += pages.local_graph_html(path, build.labels)

@@ -44,6 +44,7 @@ GRAPH_ASSETS = {"graph.js": "assets/kbgen/graph.js", "graph.css": "assets/kbgen/
 GRAPH_DATA = "assets/kbgen/graph-data.js"
 POLYFILL = "assets/kbgen/vendor/iframe-worker/shim.js"
 KB_CSS = "assets/kbgen/kb.css"
+KB_JS = "assets/kbgen/kb.js"
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
@@ -243,7 +244,8 @@ def _generated_pages(project: ProjectConfig, index: VaultIndex, engine: Any) -> 
         for src, dest in GRAPH_ASSETS.items():
             out[dest] = ASSETS / src
     out[POLYFILL] = ASSETS / "vendor" / "iframe-worker" / "shim.js"
-    out[KB_CSS] = ASSETS / "site" / "kb.css"  # kbgen's classes (embeds, tags, math, graph boxes)
+    out[KB_CSS] = ASSETS / "site" / "kb.css"  # kbgen's classes (embeds, tags, math, banner, graph boxes)
+    out[KB_JS] = ASSETS / "site" / "kb.js"  # ticks of the path and of task lists kept in localStorage
     if project.folder_pages:
         out.update(pages.folder_pages(index, existing, labels))
     if project.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -352,6 +354,9 @@ def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOpti
         "local_graph": bool(project.graph_page) and project.local_graph,
         "unresolved": project.unresolved,
         "math": project.site_options.get("math", True) is not False,
+        "path_dir": str(project.site_options.get("path_dir", "学习路径"))
+        if project.site_options.get("banner", True) is not False else "",
+        "levels": list(project.site_options.get("levels", ["入门级", "进阶级", "专家级"])),
         "strict": options.strict,
         "fingerprint": fingerprint,
     }
@@ -368,7 +373,7 @@ def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOpti
         lines += ["  - toc: {" + (toc + ", " if toc else "")
                   + "slugify: !!python/object/apply:pymdownx.slugs.slugify {kwds: {case: lower}}}"]
     extra_css = [KB_CSS] + (["assets/kbgen/graph.css"] if project.graph_page else [])
-    extra_js = [GRAPH_DATA, "assets/kbgen/graph.js"] if project.graph_page else []
+    extra_js = [KB_JS] + ([GRAPH_DATA, "assets/kbgen/graph.js"] if project.graph_page else [])
     if extra_css:
         lines += ["extra_css:"] + [f"  - {c}" for c in extra_css]
     if extra_js:

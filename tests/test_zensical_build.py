@@ -95,7 +95,7 @@ def test_every_relative_link_and_image_reaches_a_file_and_its_anchor(built):
     for f in site.rglob("*.html"):
         text = f.read_text(encoding="utf-8")
         article = text[text.find("<article"): text.find("</article>")]
-        for attr, value in re.findall(r'(href|src)="([^"]+)"', article):
+        for attr, value in re.findall(r'\s(href|src)="([^"]+)"', article):
             value = html.unescape(value)
             parts = urlsplit(value)
             if parts.scheme or value.startswith(("#", "/")) or not parts.path:
@@ -280,3 +280,18 @@ def test_math_becomes_mathml_at_build_time(built):
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"' in text
     assert 'display="block"' in text and "\\frac" in text  # TeX kept as the annotation
     assert 'class="arithmatex"' not in text
+
+
+def test_learning_path_banner_progress_and_tick_boxes(built):
+    root, _ = built
+    step = page(root, "根.html")
+    banner = step[step.index('class="kb-path"'):]
+    banner = banner[: banner.index("</div>")]
+    assert "第 1 步 / 共 2 步" in banner and '下一步：<a href="唯一名.html">唯一名</a>' in banner
+    assert 'data-kb-step="根.md"' in banner and 'data-kb-src="根.md"' in step
+    note = page(root, "核心组件/自注意力机制.html")
+    assert '前置知识：<a href="../笔记%20with%20spaces.html">笔记 with spaces</a>' in note
+    level = page(root, "学习路径/入门级.html")
+    assert "data-kb-progress" in level
+    assert level.count('<label class="kb-step"><input type="checkbox" data-kb-step=') == 2
+    assert (root / "site" / "assets" / "kbgen" / "kb.js").is_file()
