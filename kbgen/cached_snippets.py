@@ -61,6 +61,15 @@ class CachedSnippets:
             entry, _reason = self.engine.cache.lookup(key, hashes, name=name)
             self.outcomes[name] = None if entry is None else Outcome(
                 s, "cached", 0.0, entry.result, entry.dir, run_seconds=entry.result.seconds)
+        # A snippet whose last run failed has no valid entry: show that run's error, as MkDocs does.
+        last = self.engine.cache.read_state("last-report.json").get("snippets", [])
+        self.failures: dict[str, Outcome] = {}
+        for e in last if isinstance(last, list) else []:
+            last_name = e.get("name") if isinstance(e, dict) else None
+            failed = self.snippets.get(last_name) if isinstance(last_name, str) else None
+            if failed is not None and self.outcomes.get(failed.name) is None and e.get("status") in ("failed", "timeout"):
+                self.failures[failed.name] = Outcome(failed, e["status"], 0.0, None, None,
+                                                     message=str(e.get("error") or ""))
         # The engine answers value() from its outcomes: hand it the cached ones.
         self.engine.outcomes = {n: o for n, o in self.outcomes.items() if o is not None}
 
@@ -92,7 +101,10 @@ class CachedSnippets:
             href += f"#cell-{cells[0].cell_id}"
         outcome = self.outcomes.get(key)
         body: list[str] = []
-        if outcome is None:
+        failure = self.failures.get(key)
+        if failure is not None:
+            body.append(render.error_html(failure))
+        elif outcome is None:
             body.append(f'<p class="kbgen-skipped">{NOT_RUN_NOTICE}</p>')
         else:
             done: Outcome = outcome

@@ -200,7 +200,6 @@ def build(options: BuildOptions) -> BuildResult:
         report = engine.report()
         (project.site_dir / "kbgen-report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1),
                                                             encoding="utf-8")
-        engine.cache.write_state("last-report.json", report)
         summary = engine.summary()
     return BuildResult(project.site_dir, build_dir, summary, sorted(generated), fingerprint)
 
@@ -223,6 +222,7 @@ def _run_snippets(project: ProjectConfig, options: BuildOptions, index: VaultInd
             if name in engine.snippets and (path, note.title) not in refs.setdefault(name, []):
                 refs[name].append((path, note.title))
     engine.set_references(refs)
+    engine.cache.write_state("last-report.json", engine.report())  # the extension shows failures from it
     print(engine.summary(), file=sys.stderr)
     if options.strict and engine.counts()["failed"]:
         raise ZensicalBuildError(engine.failure_message())

@@ -50,6 +50,9 @@ plt.show()
 
 FIGURE_NOTE = "# 图\n\n![[figure.py#plot]]\n\n行内 $a^2+b^2$，展示：\n\n$$\n\\frac{QK^T}{\\sqrt{d_k}}\n$$\n"
 
+BROKEN_SNIPPET = "# %% boom\nraise ValueError('BROKEN-ON-PURPOSE')\n"
+BROKEN_NOTE = "# 坏\n\n![[broken.py]]\n"
+
 LEVEL_PAGE = "# 入门级\n\n1. [[根]] — 第一步\n2. [[唯一名]] — 第二步\n"
 
 
@@ -59,6 +62,8 @@ def _project(tmp: Path) -> Path:
     (root / "docs" / "块.md").write_text(BLOCK_NOTE, encoding="utf-8")
     (root / "docs" / "图.md").write_text(FIGURE_NOTE, encoding="utf-8")
     (root / "snippets" / "figure.py").write_text(FIGURE_SNIPPET, encoding="utf-8")
+    (root / "snippets" / "broken.py").write_text(BROKEN_SNIPPET, encoding="utf-8")
+    (root / "docs" / "坏.md").write_text(BROKEN_NOTE, encoding="utf-8")
     (root / "docs" / "学习路径").mkdir()
     (root / "docs" / "学习路径" / "入门级.md").write_text(LEVEL_PAGE, encoding="utf-8")
     return root
@@ -198,6 +203,18 @@ def test_snippet_outputs_come_from_the_cache_per_cell(built):
     assert src.startswith("snippets/figure/") and src.endswith(".svg") and (root / "site" / src).is_file()
 
 
+def test_a_failing_snippet_shows_its_error_in_place_and_fails_strict(built, tmp_path):
+    root, proc = built
+    text = page(root, "坏.html")
+    assert 'class="admonition failure kbgen-error"' in text
+    assert "snippets/broken.py:2: ValueError: BROKEN-ON-PURPOSE" in text
+    assert "HELLO" in page(root, "嵌入.html")  # the rest of the site built
+    strict = tmp_path / "strict-broken"
+    shutil.copytree(root, strict, ignore=shutil.ignore_patterns("site", "build"))
+    failed = _kbgen_build(strict, "--strict")
+    assert failed.returncode != 0 and "snippets/broken.py:2: ValueError: BROKEN-ON-PURPOSE" in failed.stderr
+
+
 def test_backlinks_graph_and_home_page(built):
     root, _ = built
     text = page(root, "唯一名.html")
@@ -213,7 +230,7 @@ def test_backlinks_graph_and_home_page(built):
 def test_a_change_in_another_note_reaches_cached_pages(built, tmp_path):
     """Zensical caches pages by their own text; kbgen's fingerprint makes a target's edit count."""
     root = tmp_path / "copy"
-    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "broken.py", "坏.md"))
     assert _kbgen_build(root).returncode == 0  # Zensical's page cache now holds every page
     assert "#计算过程" in page(root, "笔记 with spaces.html")
     note = root / "docs" / "核心组件" / "自注意力机制.md"
@@ -227,7 +244,7 @@ def test_a_change_in_another_note_reaches_cached_pages(built, tmp_path):
 
 def test_strict_fails_on_a_kbgen_error_naming_file_and_line(built, tmp_path):
     root = tmp_path / "strict"
-    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "broken.py", "坏.md"))
     proc = _kbgen_build(root, "--strict")
     assert proc.returncode != 0
     assert "空文件夹/子/深处.md:3: snippet reference '../secret.py' escapes the snippets folder" in proc.stderr
@@ -237,7 +254,7 @@ def test_strict_passes_when_kbgen_finds_nothing(built, tmp_path):
     """`[[note.md]]` in another folder: resolved by kbgen; Zensical's source link check
     misreads it, so its warning must not fail a strict build."""
     root = tmp_path / "clean"
-    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "空文件夹", "循环"))
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "空文件夹", "循环", "broken.py", "坏.md"))
     proc = _kbgen_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr
     assert ("核心组件/自注意力机制.html", "自注意力机制") in links(page(root, "笔记 with spaces.html"))
