@@ -182,3 +182,28 @@ def test_linear_attention_key_masks_every_form_and_fully_masked_batches() -> Non
     doubled_k, doubled_v = torch.cat([k[..., :1, :], k], dim=-2), torch.cat([v[..., :1, :], v], dim=-2)
     torch.testing.assert_close(linear_attention(q, k, v, features=feats, mask=bias)[0],
                                linear_attention(q, doubled_k, doubled_v, features=feats)[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("L", [1, 2, 7, 16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_efficient_limits_reduce_to_their_dense_patterns(L: int, causal: bool) -> None:
+    """window 0 / >= L, block 1 / > L, stride 1 / >= L: each equals masked dense attention."""
+    q, k, v = qkv(L, 8)
+    cases = []
+    for window in (0, 1, L - 1, L, 10 * L):
+        cases.append((lambda nw, w=window: sliding_window_attention(q, k, v, causal=causal, window=w, need_weights=nw),
+                      sliding_window_mask(L, window)))
+    for block in (1, max(1, L - 1), L, L + 3):
+        cases.append((lambda nw, b=block: block_sparse_attention(q, k, v, causal=causal, block=b, need_weights=nw),
+                      block_mask(L, block)))
+    for stride in (1, 2, L, 2 * L):
+        cases.append((lambda nw, s=stride: strided_attention(q, k, v, causal=causal, stride=s, need_weights=nw),
+                      strided_mask(L, stride, causal=causal)))
+    for run, pattern in cases:
+        ref, ref_w = scaled_dot_product_attention(q, k, v, mask=pattern, causal=causal)
+        fast, none = run(False)
+        dense, w = run(True)
+        assert none is None
+        torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(dense, ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(w, ref_w)

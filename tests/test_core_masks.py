@@ -93,12 +93,13 @@ def test_float_mask_is_a_bias_not_a_keep_flag() -> None:
     torch.testing.assert_close(fused_attention(q, k, v, mask=bias), ref)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, DT])
 @pytest.mark.parametrize("need_weights", [False, True])
 @pytest.mark.parametrize("form", FORMS)
-def test_fully_masked_rows_are_zero_with_finite_grads(need_weights: bool, form: str) -> None:
+def test_fully_masked_rows_are_zero_with_finite_grads(dtype: torch.dtype, need_weights: bool, form: str) -> None:
     torch.manual_seed(0)
-    mha = MultiHeadAttention(D, 2).to(DT)
-    x = torch.randn(B, 4, D, dtype=DT, requires_grad=True)
+    mha = MultiHeadAttention(D, 2).to(dtype)
+    x = torch.randn(B, 4, D, dtype=dtype, requires_grad=True)
     keep = torch.ones(B, 1, 4, 4, dtype=torch.bool)
     keep[1, 0, 2] = False  # query 2 of sequence 1 sees nothing
     out, _ = mha(x, mask=as_form(keep, form), need_weights=need_weights)
@@ -137,6 +138,15 @@ def test_2d_mask_matching_query_length_is_a_per_query_mask(need_weights: bool) -
     x = torch.randn(2, 5, D, dtype=DT)
     keep = causal_mask(5, 5)
     expected, _ = ref(x, x, x, attn_mask=~keep)
+    torch.testing.assert_close(ours(x, mask=keep, need_weights=need_weights)[0], expected)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_1d_mask_is_one_key_mask_for_all(need_weights: bool) -> None:
+    ours, ref = nn_pair()
+    x = torch.randn(2, 5, D, dtype=DT)
+    keep = torch.tensor([True, True, False, True, False])
+    expected, _ = ref(x, x, x, key_padding_mask=~keep.expand(2, 5))
     torch.testing.assert_close(ours(x, mask=keep, need_weights=need_weights)[0], expected)
 
 

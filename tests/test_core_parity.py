@@ -213,3 +213,25 @@ def test_forty_kv_cache_steps_equal_the_full_forward(positional: str, norm_first
         steps += [model(ids[:, t : t + 1], cache=cache) for t in range(5, 45)]
     assert len(cache[0]) == 45
     close(torch.cat(steps, dim=1), full)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_layers_without_bias_and_with_other_eps_match_nn(norm_first: bool) -> None:
+    torch.manual_seed(9)
+    ref = nn.TransformerEncoderLayer(12, 4, 20, dropout=0.0, batch_first=True, norm_first=norm_first, bias=False,
+                                     layer_norm_eps=1e-3, dtype=DT)
+    ours = EncoderLayer(12, 4, 20, norm_first=norm_first, bias=False, eps=1e-3).to(DT)
+    with torch.no_grad():
+        for lin, w in zip((ours.self_attn.q_proj, ours.self_attn.k_proj, ours.self_attn.v_proj),
+                          ref.self_attn.in_proj_weight.chunk(3)):
+            lin.weight.copy_(w)
+        ours.self_attn.out_proj.weight.copy_(ref.self_attn.out_proj.weight)
+        ours.ff.linear1.weight.copy_(ref.linear1.weight)
+        ours.ff.linear2.weight.copy_(ref.linear2.weight)
+        ours.norm1.weight.copy_(1 + 0.1 * torch.randn(12, dtype=DT))
+        ours.norm2.weight.copy_(1 + 0.1 * torch.randn(12, dtype=DT))
+        ref.norm1.weight.copy_(ours.norm1.weight)
+        ref.norm2.weight.copy_(ours.norm2.weight)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+    x = torch.randn(2, 5, 12, dtype=DT) * 0.01  # small inputs: eps matters
+    close(ours(x, causal=True), ref(x, src_mask=nn.Transformer.generate_square_subsequent_mask(5, dtype=DT), is_causal=True))

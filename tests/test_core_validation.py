@@ -146,7 +146,8 @@ def test_multihead_attention_rejects_malformed_inputs(need_weights: bool) -> Non
         (lambda: mha(x, torch.randn(2, 4, 6), need_weights=nw), "key"),
         (lambda: mha(x, torch.randn(1, 4, 8), need_weights=nw), r"need the same batch B"),  # nn raises too
         (lambda: mha(x, mask=torch.ones(2, 2, 3, 4, dtype=torch.bool), need_weights=nw), r"mask of shape \(2, 2, 3, 4\)"),
-        (lambda: mha(x, mask=torch.ones(5, dtype=torch.bool), need_weights=nw), "2-D, 3-D or 4-D"),
+        (lambda: mha(x, mask=torch.ones(5, dtype=torch.bool), need_weights=nw), r"mask of shape \(5,\)"),
+        (lambda: mha(x, mask=torch.ones(1, 1, 1, 3, 3, dtype=torch.bool), need_weights=nw), "1-D to 4-D"),
         (lambda: mha(x, mask=torch.ones(5, 3, 3, dtype=torch.bool), need_weights=nw), r"mask of shape \(5, 3, 3\)"),
         (lambda: mha(x, mask=torch.full((2, 3), 3), need_weights=nw), "other than 0 and 1"),
     ]

@@ -97,6 +97,7 @@ def normalize_mask(mask: Tensor | None, q: Tensor, k: Tensor, name: str = "mask"
 def heads_mask(mask: Tensor | None, batch: int, n_heads: int, lq: int, lk: int, name: str = "mask") -> Tensor | None:
     """Read a mask given to a module (inputs [B, L, d]) as [B|1, H|1, Lq|1, Lk|1].
 
+    - 1-D: [Lk], one key mask for every query and sequence.
     - 2-D: [B, Lk] is a key padding mask, [Lq, Lk] one mask for every sequence. When B == Lq
       the two readings differ and it raises: pass [B, 1, 1, Lk] (``padding_mask``) or [1, 1, Lq, Lk].
     - 3-D: [B or 1, Lq, Lk] per sequence, or nn.MultiheadAttention's [B * H, Lq, Lk].
@@ -107,7 +108,9 @@ def heads_mask(mask: Tensor | None, batch: int, n_heads: int, lq: int, lk: int, 
     if not isinstance(mask, Tensor):
         raise ValueError(f"{name} must be a Tensor or None, got {type(mask).__name__}")
     given = tuple(mask.shape)
-    if mask.dim() == 2:
+    if mask.dim() == 1:
+        mask = mask[None, None, None, :]
+    elif mask.dim() == 2:
         rows, cols = given
         as_padding = rows in (1, batch) and cols in (1, lk)
         as_square = rows in (1, lq) and cols in (1, lk)
@@ -123,7 +126,7 @@ def heads_mask(mask: Tensor | None, batch: int, n_heads: int, lq: int, lk: int, 
         else:
             mask = mask[:, None]
     elif mask.dim() != 4:
-        raise ValueError(f"{name} must be 2-D, 3-D or 4-D for inputs [B, L, d]; got shape {given}")
+        raise ValueError(f"{name} must be 1-D to 4-D for inputs [B, L, d]; got shape {given}")
     check_broadcast(mask, (batch, n_heads, lq, lk), name, given)
     return mask
 

@@ -93,13 +93,13 @@ def check_ids(ids: Tensor, vocab_size: int, name: str, fn: str) -> None:
         )
 
 
-def key_padding(mask: Tensor | None, ids: Tensor, name: str, fn: str) -> Tensor | None:
+def key_padding(mask: Tensor | None, ids_shape: tuple[int, ...], name: str, fn: str) -> Tensor | None:
     """A model-level mask: [B, L] is a key padding mask (1/True = real token, HF convention)
-    and becomes [B, 1, 1, L]; 3-D/4-D masks pass on to the layers as they are."""
+    and becomes [B, 1, 1, L]; other masks pass on to the layers as they are."""
     if mask is None or mask.dim() != 2:
         return mask
-    if mask.shape != ids.shape:
-        raise ValueError(f"{fn}: {name} of shape {tuple(mask.shape)} must match the ids {tuple(ids.shape)} ([B, L] padding mask)")
+    if tuple(mask.shape) != tuple(ids_shape):
+        raise ValueError(f"{fn}: {name} of shape {tuple(mask.shape)} must match the ids {tuple(ids_shape)} ([B, L] padding mask)")
     if mask.is_floating_point():
         raise ValueError(
             f"{fn}: {name} [B, L] must be bool or 0/1 integers (1 = real token); "
@@ -166,7 +166,7 @@ class EncoderDecoderTransformer(nn.Module):
         """
         fn = "EncoderDecoderTransformer.encode"
         check_ids(src, self.cfg.vocab_size, "src", fn)
-        src_mask = key_padding(src_mask, src, "src_mask", fn)
+        src_mask = key_padding(src_mask, tuple(src.shape), "src_mask", fn)
         x = self._embed(self.src_embed, src)
         for layer in self.encoder:
             x = layer(x, mask=src_mask, need_weights=need_weights)
@@ -181,8 +181,7 @@ class EncoderDecoderTransformer(nn.Module):
         check_ids(tgt, self.cfg.vocab_size, "tgt", fn)
         if memory.dim() != 3 or memory.size(0) != tgt.size(0) or memory.size(-1) != self.cfg.d_model:
             raise ValueError(f"{fn}: memory must be [B={tgt.size(0)}, Ls, d_model={self.cfg.d_model}], got {tuple(memory.shape)}")
-        if src_mask is not None and src_mask.dim() == 2:
-            src_mask = key_padding(src_mask, memory[..., 0], "src_mask", fn)
+        src_mask = key_padding(src_mask, tuple(memory.shape[:2]), "src_mask", fn)
         x = self._embed(self.tgt_embed, tgt)
         for layer in self.decoder:
             x = layer(x, memory, memory_mask=src_mask, causal=True, need_weights=need_weights)
@@ -250,7 +249,7 @@ class BertModel(nn.Module):
         """
         fn = "BertModel"
         check_ids(ids, self.cfg.vocab_size, "ids", fn)
-        mask = key_padding(attention_mask, ids, "attention_mask", fn)
+        mask = key_padding(attention_mask, tuple(ids.shape), "attention_mask", fn)
         x = self.pos(self.tok_embed(ids))
         if self.type_embed is not None:
             types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids

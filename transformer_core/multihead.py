@@ -109,7 +109,7 @@ class MultiHeadAttention(nn.Module):
         """query [B, Lq, d], key/value [B, Lk, d] (None: self-attention on query).
 
         mask: any form of ``attention.normalize_mask`` (bool True = may attend, 0/1 integers,
-        additive float), laid out as ``attention.heads_mask`` reads it: [B, Lk] padding,
+        additive float), laid out as ``attention.heads_mask`` reads it: [Lk], [B, Lk] padding,
         [Lq, Lk], [B, Lq, Lk], [B * H, Lq, Lk] or [B, H, Lq, Lk] (Lk counts cached keys too).
         cache: new keys/values are appended and attention runs over all of them.
         Returns out [B, Lq, d] and per-head weights [B, H, Lq, Lk] when need_weights, else None.
