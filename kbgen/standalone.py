@@ -392,7 +392,7 @@ class StandaloneVaultExtension(VaultExtension):
         md.preprocessors.register(_ReportPreprocessor(md, self), "kbgen_report", 34)
         md.treeprocessors.register(_NoteSections(md, self), "kbgen_note_sections", 1)
         if self.options.math:
-            md.preprocessors.register(_MathPreprocessor(md, self), "kbgen_math", 37)
+            md.preprocessors.register(_MathPreprocessor(md, self), "kbgen_math", 33)  # after wikilinks: exact lines
             md.postprocessors.register(_MathPostprocessor(md, self), "kbgen_math", 5)
 
     def prepare(self, md: Markdown, text: str) -> str:

@@ -104,3 +104,11 @@ def test_backlinks_and_tag_links_when_asked(vault):
     out = convert(vault, "核心组件/自注意力机制.md", tags_dir="tags")
     assert 'href="../tags/AI学习.md"' in out and 'class="kbgen-tags"' in out
     assert 'href="../tags/AI学习.md"' not in convert(vault, "核心组件/自注意力机制.md")
+
+
+def test_problems_name_the_source_line_after_display_math(vault, capsys):
+    note = vault / "docs" / "公式.md"
+    note.write_text("---\ntitle: 公式\n---\n# 公式\n\n$$\na\n+ b\n$$\n\n见 [[不存在]]\n", encoding="utf-8")
+    out = convert(vault, "公式.md", math=True, unresolved="warn")
+    assert "公式.md:11: unresolved link [[不存在]]" in capsys.readouterr().err
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block"' in out
