@@ -23,6 +23,7 @@ result goes into the extension's options, so a change anywhere re-renders every 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -156,6 +157,9 @@ class BuildResult:
 
 def build(options: BuildOptions) -> BuildResult:
     """Run stale snippets, write the build folder, run Zensical, copy the site (see module doc)."""
+    if importlib.util.find_spec("zensical") is None:
+        raise ZensicalBuildError("kbgen build: Zensical is not installed in this Python "
+                                 f"({sys.executable}); install it with: pip install -e '.[zensical]'")
     project = ProjectConfig.read(options.config_file)
     if not project.docs_dir.is_dir():
         raise ZensicalBuildError(f"kbgen build: docs_dir {project.docs_dir} does not exist ({project.config_file})")

@@ -112,3 +112,14 @@ def test_problems_name_the_source_line_after_display_math(vault, capsys):
     out = convert(vault, "公式.md", math=True, unresolved="warn")
     assert "公式.md:11: unresolved link [[不存在]]" in capsys.readouterr().err
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block"' in out
+
+
+def test_kbgen_build_without_zensical_says_how_to_install(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from kbgen import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "zensical" else real(name, *a))
+    assert cli.main(["--root", str(tmp_path), "build"]) == 1
+    assert "pip install -e '.[zensical]'" in capsys.readouterr().err
