@@ -309,11 +309,14 @@ def _figure_url(stem: str) -> Callable[[str], str]:
 
 
 def page_url(path: str, use_directory_urls: bool) -> str:
-    """URL from the site root of the page built from vault path ``path`` (Zensical's scheme)."""
+    """URL from the site root of the page built from vault path ``path`` (Zensical's scheme,
+    which is MkDocs'): ``a/b.md`` -> ``a/b/`` or ``a/b.html``; ``a/index.md`` (or ``README.md``)
+    -> ``a/`` or ``a/index.html``."""
     stem = path[:-3] if path.endswith(".md") else path
     head, _, name = stem.rpartition("/")
     if name in ("index", "README"):
-        return f"{head}/" if head else "./"
+        folder = f"{head}/" if head else ""
+        return (folder or "./") if use_directory_urls else f"{folder}index.html"
     return f"{stem}/" if use_directory_urls else f"{stem}.html"
 
 

@@ -92,10 +92,9 @@ def links(text: str, cls: str = "kbgen-link") -> list[tuple[str, str]]:
             re.findall(rf'<a class="{cls}" href="([^"]*)">(.*?)</a>', text)]
 
 
-def test_every_relative_link_and_image_reaches_a_file_and_its_anchor(built):
-    """The class of all links kbgen writes: each relative href/src resolves in the built site."""
-    root, _ = built
-    site = root / "site"
+def check_links(site: Path) -> int:
+    """Assert that every relative href/src in every page's article reaches a file (and its
+    anchor); returns how many were checked."""
     checked = 0
     for f in site.rglob("*.html"):
         text = f.read_text(encoding="utf-8")
@@ -113,7 +112,27 @@ def test_every_relative_link_and_image_reaches_a_file_and_its_anchor(built):
                 ids = set(re.findall(r'id="([^"]+)"', target.read_text(encoding="utf-8")))
                 assert unquote(parts.fragment) in ids, f"{f.relative_to(site)}: {value}: no such anchor"
             checked += 1
-    assert checked > 50
+    return checked
+
+
+def test_every_relative_link_and_image_reaches_a_file_and_its_anchor(built):
+    """The class of all links kbgen writes: each relative href/src resolves in the built site."""
+    root, _ = built
+    assert check_links(root / "site") > 50
+
+
+def test_links_hold_with_directory_urls_too(built, tmp_path):
+    root = tmp_path / "dirs"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "broken.py", "坏.md"))
+    config = root / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace("use_directory_urls: false",
+                                                                 "use_directory_urls: true"), encoding="utf-8")
+    proc = _kbgen_build(root)
+    assert proc.returncode == 0, proc.stderr
+    assert check_links(root / "site") > 50
+    assert ("../核心组件/自注意力机制/#计算过程", "计算") in links(page(root, "笔记 with spaces/index.html"))
+    data = (root / "site" / "assets" / "kbgen" / "graph-data.js").read_text(encoding="utf-8")
+    assert '"u":"核心组件/自注意力机制/"' in data
 
 
 def test_wikilinks_resolve_as_obsidian_does(built):

@@ -123,3 +123,15 @@ def test_kbgen_build_without_zensical_says_how_to_install(tmp_path, monkeypatch,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "zensical" else real(name, *a))
     assert cli.main(["--root", str(tmp_path), "build"]) == 1
     assert "pip install -e '.[zensical]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path, directory_urls, url", [
+    ("a/b.md", True, "a/b/"), ("a/b.md", False, "a/b.html"),
+    ("a/index.md", True, "a/"), ("a/index.md", False, "a/index.html"),
+    ("README.md", True, "./"), ("README.md", False, "index.html"),
+    ("index.md", False, "index.html"), ("笔记 with spaces.md", True, "笔记 with spaces/"),
+])
+def test_graph_node_urls_follow_zensicals_url_scheme(path, directory_urls, url):
+    from kbgen.zensical import page_url
+
+    assert page_url(path, directory_urls) == url
