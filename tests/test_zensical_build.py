@@ -82,11 +82,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Co
     return root, proc
 
 
+def kb_classes(text: str) -> str:
+    """``text`` with kbgen's CSS classes under their one prefix ``kb-`` (older kbgen: ``kbgen-``)."""
+    return re.sub(r"\bkbgen-(?=[a-z])", "kb-", text)
+
+
 def page(root: Path, rel: str) -> str:
-    return (root / "site" / rel).read_text(encoding="utf-8")
+    return kb_classes((root / "site" / rel).read_text(encoding="utf-8"))
 
 
-def links(text: str, cls: str = "kbgen-link") -> list[tuple[str, str]]:
+def links(text: str, cls: str = "kb-link") -> list[tuple[str, str]]:
     """(href, text) of the ``<a class="{cls}">`` links in ``text``."""
     return [(html.unescape(h), html.unescape(t)) for h, t in
             re.findall(rf'<a class="{cls}" href="([^"]*)">(.*?)</a>', text)]
@@ -161,7 +166,7 @@ def test_block_links_and_block_embeds(built):
     root, _ = built
     text = page(root, "块.html")
     assert ("块.html", "块") in links(text)  # [[块#^blk]]: to the note (as with MkDocs)
-    embed = text[text.index('class="kbgen-note-embed"'):]
+    embed = text[text.index('class="kb-note-embed"'):]
     body = embed[embed.index("</a></p>"): embed.index("</div>")]
     assert "BLOCK-TEXT" in body and "OTHER-PARA" not in body and "^blk" not in body
 
@@ -169,7 +174,7 @@ def test_block_links_and_block_embeds(built):
 def test_note_section_and_image_embeds(built):
     root, _ = built
     text = page(root, "嵌入.html")
-    assert text.count('class="kbgen-note-embed"') >= 3
+    assert text.count('class="kb-note-embed"') >= 3
     assert "A-COLLISION" in text  # whole note
     assert "SECTION-DETAIL" in text and "SCALE-BODY" in text  # section, and the one inside the callout
     section = text[text.index("一节（到下一个同级标题为止）"):text.index('id="图片"')]
@@ -190,7 +195,7 @@ def test_callouts_become_admonitions_with_obsidian_types(built):
 def test_inline_and_frontmatter_tags_link_to_generated_tag_pages(built):
     root, _ = built
     text = page(root, "核心组件/自注意力机制.html")
-    tags = links(text, "kbgen-tag")
+    tags = links(text, "kb-tag")
     assert ("../tags/AI学习.html", "#AI学习") in tags
     assert ("../tags/Transformer/核心组件.html", "#Transformer/核心组件") in tags  # frontmatter, under the title
     assert "#notatag" in text and ("../tags/notatag.html", "#notatag") not in tags  # code stays code
@@ -201,7 +206,7 @@ def test_inline_and_frontmatter_tags_link_to_generated_tag_pages(built):
 def test_unresolved_links_are_marked_and_errors_reported_with_file_and_line(built):
     root, proc = built
     text = page(root, "笔记 with spaces.html")
-    assert re.search(r'<span class="kbgen-unresolved" title="[^"]*">不存在的笔记</span>', text)
+    assert re.search(r'<span class="kb-unresolved" title="[^"]*">不存在的笔记</span>', text)
     assert "空文件夹/子/深处.md:3: snippet reference '../secret.py' escapes the snippets folder" in proc.stderr
     assert "SECRET" not in page(root, "空文件夹/子/深处.html")
 
@@ -210,7 +215,7 @@ def test_snippet_outputs_come_from_the_cache_per_cell(built):
     root, _ = built
     text = page(root, "核心组件/自注意力机制.html")
     assert "HELLO-FROM-SNIPPET" in text and "OTHER-CELL" not in text  # ![[hello.py#greet]]
-    assert ("../snippets/hello.html", "hello.py") in links(text, "kbgen-link kbgen-snippet-link")
+    assert ("../snippets/hello.html", "hello.py") in links(text, "kb-link kb-snippet-link")
     assert 'href="../snippets/hello.html#cell-greet"' in text
     whole = page(root, "嵌入.html")
     assert "HELLO-FROM-SNIPPET" in whole and "OTHER-CELL" in whole  # ![[hello.py]]
@@ -225,7 +230,7 @@ def test_snippet_outputs_come_from_the_cache_per_cell(built):
 def test_a_failing_snippet_shows_its_error_in_place_and_fails_strict(built, tmp_path):
     root, proc = built
     text = page(root, "坏.html")
-    assert 'class="admonition failure kbgen-error"' in text
+    assert 'class="admonition failure kb-error"' in text
     assert "snippets/broken.py:2: ValueError: BROKEN-ON-PURPOSE" in text
     assert "HELLO" in page(root, "嵌入.html")  # the rest of the site built
     strict = tmp_path / "strict-broken"
@@ -237,7 +242,7 @@ def test_a_failing_snippet_shows_its_error_in_place_and_fails_strict(built, tmp_
 def test_backlinks_graph_and_home_page(built):
     root, _ = built
     text = page(root, "唯一名.html")
-    back = text[text.index('class="kbgen-backlinks"'):]
+    back = text[text.index('class="kb-backlinks"'):]
     assert 'href="根.html"' in back and 'href="标注.html"' in back
     assert 'data-node="唯一名.md"' in text
     data = (root / "site" / "assets" / "kbgen" / "graph-data.js").read_text(encoding="utf-8")
@@ -257,7 +262,7 @@ def test_a_change_in_another_note_reaches_cached_pages(built, tmp_path):
     proc = _kbgen_build(root)
     assert proc.returncode == 0, proc.stderr
     spaces = page(root, "笔记 with spaces.html")  # its own text did not change
-    assert re.search(r'<span class="kbgen-unresolved"[^>]*>|核心组件/自注意力机制.html">计算</a>', spaces)
+    assert re.search(r'<span class="kb-unresolved"[^>]*>|核心组件/自注意力机制.html">计算</a>', spaces)
     assert "#计算过程" not in spaces
 
 
@@ -292,10 +297,10 @@ def test_the_bare_extension_under_plain_zensical(built, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = root / "out"
-    text = (out / "笔记 with spaces" / "index.html").read_text(encoding="utf-8")
+    text = kb_classes((out / "笔记 with spaces" / "index.html").read_text(encoding="utf-8"))
     assert ("../核心组件/自注意力机制/#计算过程", "计算") in links(text)  # directory URLs
-    sa = (out / "核心组件" / "自注意力机制" / "index.html").read_text(encoding="utf-8")
-    assert "HELLO-FROM-SNIPPET" in sa and "#AI学习" in sa and not links(sa, "kbgen-tag")
+    sa = kb_classes((out / "核心组件" / "自注意力机制" / "index.html").read_text(encoding="utf-8"))
+    assert "HELLO-FROM-SNIPPET" in sa and "#AI学习" in sa and not links(sa, "kb-tag")
     fig = (out / "图" / "index.html").read_text(encoding="utf-8")
     assert 'src="data:image/svg+xml;base64,' in fig
 

@@ -3,6 +3,7 @@ options, page discovery, the shared per-build index and its refresh."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -31,17 +32,18 @@ def convert(root: Path, page: str, toc: dict | None = None, **options: object) -
     text = (root / "docs" / page).read_text(encoding="utf-8")
     if text.startswith("---"):
         text = text.split("---\n", 2)[-1]
-    return markdown.markdown(text, extensions=["toc", "kbgen.vault"], extension_configs={
+    out = markdown.markdown(text, extensions=["toc", "kbgen.vault"], extension_configs={
         "toc": UNICODE_TOC if toc is None else toc,
         "kbgen.vault": {"project_root": str(root), "docs_dir": "docs", "page": page, **options}})
+    return re.sub(r"\bkbgen-(?=[a-z])", "kb-", out)  # kbgen's one CSS prefix (older kbgen: kbgen-)
 
 
 def test_links_resolve_from_the_page_given_as_option(vault):
     out = convert(vault, "a/链接同名.md")
     assert 'href="同名.md"' in out and 'href="../b/同名.md"' in out
     out = convert(vault, "笔记 with spaces.md")
-    assert '<a class="kbgen-link" href="核心组件/自注意力机制.md#计算过程">计算</a>' in out  # attr_list added
-    assert '<span class="kbgen-unresolved"' in out
+    assert '<a class="kb-link" href="核心组件/自注意力机制.md#计算过程">计算</a>' in out  # attr_list added
+    assert '<span class="kb-unresolved"' in out
     assert 'class="admonition' in convert(vault, "标注.md")  # pymdownx.quotes callouts
 
 
@@ -84,13 +86,13 @@ def test_one_index_per_build_rebuilt_when_a_note_changes(vault, monkeypatch):
     assert len(standalone._BUILDS) == 1
     build = next(iter(standalone._BUILDS.values()))
     assert "根.md" in build.index.notes
-    assert convert(vault, "根.md").count("kbgen-unresolved") == 0
+    assert convert(vault, "根.md").count("kb-unresolved") == 0
     monkeypatch.setattr(standalone, "RECHECK_SECONDS", 0.0)
     (vault / "docs" / "唯一名.md").unlink()
     (vault / "docs" / "x" / "y" / "唯一名.md").unlink()
     out = convert(vault, "根.md")
     assert next(iter(standalone._BUILDS.values())) is not build
-    assert '<span class="kbgen-unresolved" title="no note or file named &#x27;唯一名&#x27;">唯一名</span>' in out
+    assert '<span class="kb-unresolved" title="no note or file named &#x27;唯一名&#x27;">唯一名</span>' in out
 
 
 def test_strict_raises_on_errors_with_file_and_line(vault):
@@ -100,9 +102,9 @@ def test_strict_raises_on_errors_with_file_and_line(vault):
 
 def test_backlinks_and_tag_links_when_asked(vault):
     out = convert(vault, "唯一名.md", backlinks=True)
-    assert 'class="kbgen-backlinks"' in out and 'href="根.md"' in out
+    assert 'class="kb-backlinks"' in out and 'href="根.md"' in out
     out = convert(vault, "核心组件/自注意力机制.md", tags_dir="tags")
-    assert 'href="../tags/AI学习.md"' in out and 'class="kbgen-tags"' in out
+    assert 'href="../tags/AI学习.md"' in out and 'class="kb-tags"' in out
     assert 'href="../tags/AI学习.md"' not in convert(vault, "核心组件/自注意力机制.md")
 
 
