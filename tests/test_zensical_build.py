@@ -340,3 +340,16 @@ def test_learning_path_banner_progress_and_tick_boxes(built):
     assert "data-kb-progress" in level
     assert level.count('<label class="kb-step"><input type="checkbox" data-kb-step=') == 2
     assert (root / "site" / "assets" / "kbgen" / "kb.js").is_file()
+
+
+def test_same_sources_give_a_byte_identical_site_elsewhere(built, tmp_path):
+    """A second project at another path, Zensical's page cache empty: the same bytes, except
+    this build's run times (the report and the run-times page, by design, as with MkDocs)."""
+    root = tmp_path / "elsewhere" / "proj"
+    shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build"))
+    assert _kbgen_build(root).returncode == 0
+    first, second = built[0] / "site", root / "site"
+    files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
+    differ = [f for f in files if (first / f).read_bytes() != (second / f).read_bytes()]
+    assert set(differ) <= {"kbgen-report.json", "snippets/index.html"}
