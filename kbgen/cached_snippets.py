@@ -126,7 +126,8 @@ class CachedSnippets:
         return self.engine.value(name, key)
 
     def cell_url(self, name: str, cell: int, *, page_url: str) -> str:
-        """Link to cell ``cell`` (0-based among all cells, as ``SnippetValue.cell``) on the snippet's page, from the page ``page_url``."""
+        """Link from the page ``page_url`` to cell ``cell`` (0-based among all cells, as
+        ``SnippetValue.cell``) on the snippet's page."""
         s = self.snippets[name.rsplit("/", 1)[-1]]
         if not 0 <= cell < len(s.cells):
             raise SnippetRefError(f"snippet {s.name} has no cell {cell} (it has {len(s.cells)})")
