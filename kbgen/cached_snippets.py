@@ -105,7 +105,7 @@ class CachedSnippets:
         if failure is not None:
             body.append(render.error_html(failure))
         elif outcome is None:
-            body.append(f'<p class="kbgen-skipped">{NOT_RUN_NOTICE}</p>')
+            body.append(f'<p class="kb-skipped">{NOT_RUN_NOTICE}</p>')
         else:
             done: Outcome = outcome
 
@@ -117,7 +117,7 @@ class CachedSnippets:
                 if res is not None:
                     body.append(render.outputs_html(res.outputs, src, f"{key}#{c.cell_id}"))
         cmd = render.run_command(self.engine.snippet_rel(s), self.engine.python_cmd)
-        return (f'<figure class="kbgen-embed" data-snippet="{html.escape(key)}">\n'
+        return (f'<figure class="kb-embed" data-snippet="{html.escape(key)}">\n'
                 + "\n".join(b for b in body if b) + "\n"
                 + render.caption_html(s, cell, href, cmd) + "\n</figure>")
 

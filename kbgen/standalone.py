@@ -46,9 +46,10 @@ from markdown.preprocessors import Preprocessor
 
 from kbgen.cached_snippets import CachedSnippets, CachedSnippetsOptions
 from kbgen.standalone_path import PathView
+from kbgen.labels import Labels, labels_for
 from kbgen.vault import pages
 from kbgen.vault.index import Note, VaultIndex
-from kbgen.vault.lint import note_problems
+from kbgen.vault.problems import source_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import Problem, Renderer, rel_href, tag_slug
 from kbgen.vault.slug import Slugify, default_slugify
@@ -153,7 +154,7 @@ class VaultBuild:
     index: VaultIndex
     snippets: CachedSnippets | None
     tags_dir: str | None
-    labels: dict[str, str]
+    labels: Labels
     signature: tuple
     checked_at: float
     reported: set[Problem] = field(default_factory=set)
@@ -161,7 +162,7 @@ class VaultBuild:
 
     def renderer(self) -> Renderer:
         """A renderer for one page (its own problem list and stash; the index is shared)."""
-        return Renderer(self.index, self.snippets, tags_dir=self.tags_dir, labels=self.labels)
+        return Renderer(self.index, self.snippets, tags_dir=self.tags_dir)
 
 
 _BUILDS: dict[tuple, VaultBuild] = {}
@@ -244,14 +245,11 @@ def vault_build(options: StandaloneOptions, ctx: PageContext, slugify: Slugify, 
         if snippets_dir.is_dir():
             snippets = CachedSnippets(CachedSnippetsOptions(root, snippets_dir, cache_dir, options.figures))
         index = VaultIndex.from_dir(docs, snippets=snippets, slugify=slugify, sep=sep)
-        build = VaultBuild(index, snippets, options.tags_dir or None, pages.labels_for(language), signature, now)
+        build = VaultBuild(index, snippets, options.tags_dir or None, labels_for(language), signature, now)
         if options.path_dir:
-            build.path = PathView.read(index, options.path_dir, list(options.levels))
-        for path, note in index.notes.items():
-            for line, message in note_problems(note.source, (note.frontmatter, note.body_offset)):
-                build.reported.add(Problem(path, line, "invalid", message))
-                _emit(f"kbgen: {path}:{line}: {message}", "WARNING")
+            build.path = PathView.read(index, options.path_dir, list(options.levels), build.labels)
         _BUILDS[key] = build
+        report(build, source_problems(index), options)  # bad frontmatter, unclosed fences, ...
         return build
 
 
@@ -441,24 +439,15 @@ class StandaloneVaultExtension(VaultExtension):
             return "", ""
         note = build.index.notes[path]
         bar = build.path.top_html(path) if build.path is not None else ""
-        bar += tag_bar(note, path, build.tags_dir) if build.tags_dir else ""
+        if build.tags_dir:
+            tags_dir = build.tags_dir
+            bar += pages.tag_bar_html(note.frontmatter, lambda t: rel_href(f"{tags_dir}/{tag_slug(t)}.md", path))
         tail = ""
         if self.options.local_graph:
             tail += pages.local_graph_html(path, build.labels)
         if self.options.backlinks:
             tail += pages.backlinks_html(build.index, path, build.labels, lambda p: rel_href(p, path))
         return bar.strip(), tail.strip()
-
-
-def tag_bar(note: Note, page_path: str, tags_dir: str) -> str:
-    """Frontmatter tags as links to their tag pages (inline tags are linked where they stand)."""
-    meta = note.frontmatter.get("tags") or note.frontmatter.get("tag") or []
-    if isinstance(meta, str):
-        meta = meta.split(",")
-    wanted = {str(t).strip().lstrip("#") for t in meta if t}
-    links = [f'<a class="kbgen-tag" href="{escape(rel_href(f"{tags_dir}/{tag_slug(t)}.md", page_path))}">#{escape(t)}</a>'
-             for t in note.tags if t in wanted]
-    return f'\n<p class="kbgen-tags">{" ".join(links)}</p>\n' if links else ""
 
 
 def makeExtension(**kwargs: Any) -> StandaloneVaultExtension:

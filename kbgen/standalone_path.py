@@ -14,21 +14,11 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from kbgen.labels import Labels
 from kbgen.site import banner
 from kbgen.site.path import LearningPath, path_items, prerequisites, read_path
-from kbgen.site.resolve import index_resolver
 from kbgen.vault.index import VaultIndex
 from kbgen.vault.render import rel_href
-
-#: The banner's words (as kbgen-site's defaults).
-LABELS = {
-    "step": "第 {n} 步 / 共 {total} 步",
-    "prerequisites": "前置知识",
-    "next": "下一步",
-    "end": "这是学习路径的最后一步",
-    "done": "已学完",
-    "progress": "{level}进度",
-}
 
 _STEP_NUMBER = re.compile(r"^(\d{1,9}[.)][ \t]+)")
 
@@ -39,27 +29,30 @@ class PathView:
 
     path: LearningPath
     index: VaultIndex
+    labels: Labels
 
     @classmethod
-    def read(cls, index: VaultIndex, path_dir: str, levels: list[str]) -> "PathView | None":
+    def read(cls, index: VaultIndex, path_dir: str, levels: list[str], labels: Labels) -> "PathView | None":
         """None when the vault has no level pages in ``path_dir``."""
-        sources = {p: n.source for p, n in index.notes.items()}
-        path = read_path(sources, path_dir, index_resolver(index), levels)
-        return None if path is None else cls(path, index)
+        path = read_path(index, path_dir, levels)
+        return None if path is None else cls(path, index, labels)
 
     def mark_steps(self, page: str, markdown: str) -> str:
-        """On a level page, a tick box in front of each step of its numbered list."""
+        """On a level page, a tick box in front of each step of its numbered list
+        (``markdown``: the body as handed over, without the frontmatter)."""
         level = self.path.level_of_page(page)
-        if level is None:
+        note = self.index.notes.get(page)
+        if level is None or note is None:
             return markdown
         steps = {s.src for s in level.steps}
-        resolve = index_resolver(self.index)
         lines = markdown.split("\n")
-        for lineno, target in path_items(markdown):
-            src = resolve(target, page)
-            m = _STEP_NUMBER.match(lines[lineno - 1])
-            if src in steps and m:
-                lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + lines[lineno - 1][m.end():]
+        offset = note.source.count("\n") - markdown.count("\n")  # file line -> line of markdown
+        for lineno, link in path_items(note):
+            res = self.index.resolve(link.target, page)
+            i = lineno - offset - 1
+            m = _STEP_NUMBER.match(lines[i]) if 0 <= i < len(lines) else None
+            if res.path in steps and m:
+                lines[i] = m.group(1) + banner.step_checkbox(res.path) + lines[i][m.end():]
         return "\n".join(lines)
 
     def top_html(self, page: str) -> str:
@@ -68,13 +61,12 @@ class PathView:
         top = f'<span hidden data-kb-src="{escape(page)}"></span>'
         level = self.path.level_of_page(page)
         if level is not None:
-            return top + banner.progress_box(level.name, LABELS)
+            return top + banner.progress_box(level.name, self.labels)
         note = self.index.notes.get(page)
         if note is None:
             return top
         meta = note.frontmatter
-        resolve = index_resolver(self.index)
-        prereqs = [(resolve(t, page), t) for t in prerequisites(meta)]
+        prereqs = [(target, link.target) for link, target in prerequisites(self.index, page)]
         level_name = meta.get("level") if isinstance(meta.get("level"), str) else None
 
         def link(target: str) -> tuple[str, str] | None:
@@ -83,4 +75,4 @@ class PathView:
                 return None
             return rel_href(target, page), str(other.frontmatter.get("title") or posixpath.basename(target)[:-3])
 
-        return top + banner.note_banner(page, level_name, prereqs, self.path, link, LABELS)
+        return top + banner.note_banner(page, level_name, prereqs, self.path, link, self.labels)

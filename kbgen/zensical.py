@@ -35,7 +35,9 @@ from typing import Any, Callable
 
 import yaml
 
+from kbgen.labels import labels_for
 from kbgen.vault import pages
+from kbgen.vault.graph import graph_data_js
 from kbgen.vault.index import VaultIndex
 
 #: The Zensical release this project is tested with (``pip install -e '.[zensical]'``).
@@ -237,14 +239,14 @@ def _generated_pages(project: ProjectConfig, index: VaultIndex, engine: Any) -> 
     """Vault path -> Markdown text (or a file to copy) of everything the MkDocs plugin generates."""
     from kbgen.snippets import render
 
-    labels = pages.labels_for(project.language)
+    labels = labels_for(project.language)
     out: dict[str, str | Path] = {}
     existing = set(index.notes) | set(index.attachments)
     if project.tags_dir:
         out.update(pages.tag_pages(index, project.tags_dir, labels))
     if project.graph_page:
         out[project.graph_page] = pages.graph_page(labels)
-        out[GRAPH_DATA] = _graph_data(index, project.use_directory_urls)
+        out[GRAPH_DATA] = graph_data_js(index, lambda p: page_url(p, project.use_directory_urls))
         for src, dest in GRAPH_ASSETS.items():
             out[dest] = ASSETS / src
     out[POLYFILL] = ASSETS / "vendor" / "iframe-worker" / "shim.js"
@@ -280,19 +282,16 @@ def learning_path_nav(project: ProjectConfig, index: VaultIndex, docs: Path, str
     at or after their note are printed (``--strict``: the build fails, as with MkDocs)."""
     from kbgen.site.nav import build_nav
     from kbgen.site.path import check_order, read_path
-    from kbgen.site.resolve import index_resolver
 
     opts = project.site_options
     if opts.get("path_nav") is False:
         return None
-    sources = {p.relative_to(docs).as_posix(): p.read_text(encoding="utf-8") for p in sorted(docs.rglob("*.md"))}
-    resolver = index_resolver(index)
-    path = read_path(sources, str(opts.get("path_dir", "学习路径")), resolver,
-                     list(opts.get("levels", ["入门级", "进阶级", "专家级"])),
+    sources = [p.relative_to(docs).as_posix() for p in sorted(docs.rglob("*.md"))]
+    path = read_path(index, str(opts.get("path_dir", "学习路径")), list(opts.get("levels", ["入门级", "进阶级", "专家级"])),
                      lambda msg: print(f"kbgen build: {msg}", file=sys.stderr))
     if path is None:
         return None
-    problems = check_order(path, sources, resolver) if opts.get("check_prerequisites", True) else []
+    problems = check_order(path, index) if opts.get("check_prerequisites", True) else []
     if problems:
         message = "kbgen build: learning path order:\n  " + "\n  ".join(problems)
         if strict:
@@ -318,20 +317,6 @@ def page_url(path: str, use_directory_urls: bool) -> str:
         folder = f"{head}/" if head else ""
         return (folder or "./") if use_directory_urls else f"{folder}index.html"
     return f"{stem}/" if use_directory_urls else f"{stem}.html"
-
-
-def _graph_data(index: VaultIndex, use_directory_urls: bool) -> str:
-    """``window.kbgenGraph`` as the MkDocs plugin writes it (node URLs in Zensical's scheme)."""
-    order = {p: i for i, p in enumerate(index.notes)}
-    nodes = []
-    for p, n in index.notes.items():
-        node = {"id": p, "t": n.title, "u": page_url(p, use_directory_urls)}
-        if n.description:
-            node["d"] = n.description[:200]
-        nodes.append(node)
-    links = sorted({(min(order[p], order[q]), max(order[p], order[q])) for p in index.notes for q in index.outlinks(p)})
-    data = {"nodes": nodes, "links": links}
-    return "window.kbgenGraph = " + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + ";\n"
 
 
 def _fingerprint(docs: Path) -> str:

@@ -48,7 +48,7 @@
     this.canvas.setAttribute("aria-label", (this.center ? "Local graph of " : "Graph of ") + this.nodes.length + " notes");
     el.appendChild(this.canvas);
     this.tip = document.createElement("div");
-    this.tip.className = "kbgen-graph-tip";
+    this.tip.className = "kb-graph-tip";
     el.appendChild(this.tip);
     this.scale = 1; this.tx = 0; this.ty = 0; this.alpha = 1; this.hover = null;
     this.colors();
@@ -204,7 +204,8 @@
     }, { passive: false });
   };
 
-  /* Hover previews: a link to a note shows the note's title and description. */
+  /* Hover previews: a link to a note shows its title, description and opening text; a link to a
+   * section shows that section's opening text (n.x, n.s[id] from graph-data.js: offline). */
   var byUrl = null, preview = null;
   function pageKey(href) {
     var u = new URL(href, location.href);
@@ -222,25 +223,28 @@
     return byUrl[pageKey(a.href)] || null;
   }
   document.addEventListener("mouseover", function (ev) {
-    var a = ev.target.closest && ev.target.closest("a.kbgen-link, .kbgen-backlinks a");
+    var a = ev.target.closest && ev.target.closest("a.kb-link, .kb-backlinks a");
     if (!a) return;
     var n = nodeFor(a);
     if (!n) return;
-    if (!preview) { preview = document.createElement("div"); preview.className = "kbgen-preview md-typeset"; document.body.appendChild(preview); }
+    if (!preview) { preview = document.createElement("div"); preview.className = "kb-preview md-typeset"; document.body.appendChild(preview); }
     preview.textContent = "";
     var t = document.createElement("strong"); t.textContent = n.t; preview.appendChild(t);
     if (n.d) { var d = document.createElement("div"); d.textContent = n.d; preview.appendChild(d); }
+    var frag = a.hash ? decodeURIComponent(a.hash.slice(1)) : "";
+    var text = (frag && n.s && n.s[frag]) || n.x;
+    if (text) { var x = document.createElement("p"); x.className = "kb-preview__text"; x.textContent = text; preview.appendChild(x); }
     var r = a.getBoundingClientRect();
     preview.style.left = Math.min(r.left + window.scrollX, window.scrollX + document.documentElement.clientWidth - 320) + "px";
     preview.style.top = (r.bottom + window.scrollY + 6) + "px";
     preview.style.display = "block";
   });
   document.addEventListener("mouseout", function (ev) {
-    if (preview && ev.target.closest && ev.target.closest("a.kbgen-link, .kbgen-backlinks a")) preview.style.display = "none";
+    if (preview && ev.target.closest && ev.target.closest("a.kb-link, .kb-backlinks a")) preview.style.display = "none";
   });
 
   function init() {
-    var els = document.querySelectorAll(".kbgen-graph");
+    var els = document.querySelectorAll(".kb-graph");
     for (var i = 0; i < els.length; i++) {
       if (els[i].getAttribute("data-ready")) continue;
       els[i].setAttribute("data-ready", "1");
