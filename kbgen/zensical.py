@@ -357,6 +357,10 @@ def _zensical_config(project: ProjectConfig, build_dir: Path, options: BuildOpti
         f"INHERIT: {json.dumps(os.path.relpath(project.config_file, build_dir))}",
         "docs_dir: docs",
         "site_dir: site",
+        # Zensical's link check reads wikilinks in the source as Markdown links (false warnings
+        # for `[[note.md]]` in another folder, `[[#heading with “quotes”]]`): kbgen checks them
+        # and `kbgen build --strict` is the strict build, so an inherited `strict: true` is off.
+        "strict: false",
         "markdown_extensions:",
         "  - kbgen.vault: " + json.dumps(ext, ensure_ascii=False),
     ]

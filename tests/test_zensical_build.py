@@ -283,9 +283,14 @@ def test_strict_passes_when_kbgen_finds_nothing(built, tmp_path):
     misreads it, so its warning must not fail a strict build."""
     root = tmp_path / "clean"
     shutil.copytree(built[0], root, ignore=shutil.ignore_patterns("site", "build", "空文件夹", "循环", "broken.py", "坏.md"))
+    config = root / "mkdocs.yml"
+    config.write_text("strict: true\n" + config.read_text(encoding="utf-8"), encoding="utf-8")  # as this repo's
+    note = root / "docs" / "唯一名.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\n## 会找对“它”吗\n\n见 [[#会找对“它”吗]]。\n", encoding="utf-8")
     proc = _kbgen_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr
     assert ("核心组件/自注意力机制.html", "自注意力机制") in links(page(root, "笔记 with spaces.html"))
+    assert ("#会找对它吗", "会找对“它”吗") in links(page(root, "唯一名.html"))
 
 
 def test_the_bare_extension_under_plain_zensical(built, tmp_path):
