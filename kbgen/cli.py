@@ -114,6 +114,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         lines.append(f"{problem.level:<9} {docs}/{problem}")
     problems += sum(problem.level in ("error", "cycle", "depth", "invalid") for problem in found)
     print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
+    from kbgen.site.prose import uncited_report
+
+    uncited = uncited_report({path: note.source for path, note in index.notes.items()}, docs)
+    print("\n".join(uncited + [f"kbgen check: {len(uncited)} number(s) in prose neither bound nor cited "
+                                "(a report, not a failure)"]))
     print(f"kbgen check: {len(engine.snippets)} snippets, {len(index.notes)} notes, {len(refs)} snippet references, "
           f"{len(found)} vault problem(s), {problems} problem(s)")
     return 1 if problems else 0

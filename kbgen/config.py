@@ -21,6 +21,7 @@ class KbgenConfig(Config):
     home_page = c.Type(bool, default=True)
     folder_pages = c.Type(bool, default=True)
     markdown_defaults = c.Type(bool, default=True)
+    glossary_page = c.Type(str, default="术语表.md")  # from frontmatter `terms:`; "" for none
     site = c.Type(bool, default=True)
     labels = c.Type(dict, default={})  # overrides of reader-facing words (keys of kbgen.labels)
     # A file that is a symlink to a place outside docs_dir: "follow" (MkDocs' behaviour: it is

@@ -39,6 +39,8 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.config import KbgenConfig
 from kbgen.labels import labels_for
+from kbgen.site import glossary
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.graph import graph_data_js
 from kbgen.vault.index import Note, VaultIndex, parse_note
@@ -116,6 +118,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                                  url_for=self._url_for)
         self.ext = VaultExtension(self.renderer)
         exts.append(self.ext)  # type: ignore[arg-type]  # MkDocs accepts Extension instances
+        # {{x.py:key}} values bound into prose (kbgen.site.values); errors are reported per page.
+        self.values = ValuesExtension(ValueRenderer(None),
+                                      locate=lambda raw: locate_binding(raw, self.index.notes if self.index else {}))
+        exts.append(self.values)  # type: ignore[arg-type]
+        self.terms = glossary.TermExtension()  # hover definitions of glossary terms
+        exts.append(self.terms)  # type: ignore[arg-type]
+        self.glossary_labels = glossary.labels_for(config.theme.get("language") if config.theme else None)
         for css in (GRAPH_CSS,):
             if css not in [str(x) for x in config.extra_css]:
                 config.extra_css.append(css)
@@ -126,6 +135,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.engine = self._snippet_engine(config)
         if self.engine is not None:
             self.engine.labels = self.labels  # snippet pages speak the site's language
+        self.values.renderer.provider, self.values.renderer.executed = self.engine, bool(self.config.execute)
         if self.engine is not None and "pymdownx.superfences" in exts:
             self.engine.enable_highlight_memo(config.mdx_configs)
         if self.config.notebooks:
@@ -216,6 +226,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             generated.update(pages.tag_pages(index, self.config.tags_dir, self.labels))
         if self.config.graph_page:
             generated[self.config.graph_page] = pages.graph_page(self.labels)
+        terms = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
+        for term_problem in terms.problems:
+            log.warning(f"kbgen: glossary: {term_problem}")
+        self.terms.set_terms(terms.terms)
+        if self.config.glossary_page and terms.terms:
+            generated[self.config.glossary_page] = glossary.glossary_page(terms, self.config.glossary_page,
+                                                                          self.glossary_labels)
         if self.config.folder_pages:
             generated.update(pages.folder_pages(index, existing, self.labels))
         if self.config.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -265,10 +282,14 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         note = self.index.notes.get(src)
         if note is None or src.lower().endswith(".ipynb"):  # mkdocs-jupyter renders notebooks
             self.ext.set_page(None)
+            self.values.set_page(None)
+            self.terms.set_page(None)
             return markdown
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
+        self.values.set_page(src, note.source, page.url)
+        self.terms.set_page(src)
         if self._files is not files or len(self._urls) != len(files):
             self._files, self._urls = files, {f.src_uri: f.url for f in files}
         self._page_url = page.url
@@ -284,6 +305,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             for p in self.renderer.problems:
                 self._report(p)
             self.renderer.problems.clear()
+        for b in self.values.problems:
+            self._report(Problem(b.note, b.line, "error", b.message))
+        self.values.problems.clear()
         if page.toc is not None:  # an embedded note's headings are not the host's outline
             page.toc.items = _without_embedded_headings(page.toc.items)
         index = self.index
