@@ -47,6 +47,8 @@ from markdown.preprocessors import Preprocessor
 from kbgen.cached_snippets import CachedSnippets, CachedSnippetsOptions
 from kbgen.standalone_path import PathView
 from kbgen.labels import Labels, labels_for
+from kbgen.site import glossary
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.index import Note, VaultIndex
 from kbgen.vault.problems import source_problems
@@ -159,6 +161,7 @@ class VaultBuild:
     checked_at: float
     reported: set[Problem] = field(default_factory=set)
     path: PathView | None = None
+    terms: list[glossary.Term] = field(default_factory=list)  # frontmatter `terms:` (hover definitions)
 
     def renderer(self) -> Renderer:
         """A renderer for one page (its own problem list and stash; the index is shared)."""
@@ -248,7 +251,11 @@ def vault_build(options: StandaloneOptions, ctx: PageContext, slugify: Slugify, 
         build = VaultBuild(index, snippets, options.tags_dir or None, labels_for(language), signature, now)
         if options.path_dir:
             build.path = PathView.read(index, options.path_dir, list(options.levels), build.labels)
+        found = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
+        build.terms = found.terms
         _BUILDS[key] = build
+        for message in found.problems:
+            _emit(f"kbgen: glossary: {message}", "WARNING")
         report(build, source_problems(index), options)  # bad frontmatter, unclosed fences, ...
         return build
 
@@ -346,6 +353,7 @@ class _NoteSections(Treeprocessor):
         self.ext = ext
 
     def run(self, root: etree.Element) -> None:
+        self.ext.flush_values()  # bindings were rendered by the inline processors
         bar, tail = self.ext.note_sections()
         if bar:
             children = list(root)
@@ -370,6 +378,9 @@ class StandaloneVaultExtension(VaultExtension):
         self.display_math: list[str] = []
         self.source = ""  # the page's Markdown as handed over (to locate formulas)
         super().__init__(Renderer(VaultIndex([])))
+        # {{x.py:key}} values bound into prose and glossary hover definitions (kbgen.site).
+        self.values = ValuesExtension(ValueRenderer(None), locate=self._locate_binding)
+        self.terms = glossary.TermExtension()
 
     def extendMarkdown(self, md: Markdown) -> None:
         # Under Zensical the configured names are known; elsewhere add what is not loaded yet
@@ -386,6 +397,8 @@ class StandaloneVaultExtension(VaultExtension):
         missing = [n for n in required if n not in names]
         md.registerExtensions(missing, {n: dict(required[n]) for n in missing})
         super().extendMarkdown(md)
+        self.values.extendMarkdown(md)
+        self.terms.extendMarkdown(md)
         md.preprocessors.register(_PagePreprocessor(md, self), "kbgen_page", 36)
         md.preprocessors.register(_ReportPreprocessor(md, self), "kbgen_report", 34)
         md.treeprocessors.register(_NoteSections(md, self), "kbgen_note_sections", 1)
@@ -402,17 +415,37 @@ class StandaloneVaultExtension(VaultExtension):
             _emit("kbgen.vault: no page context (not under Zensical and no `page` option): "
                   "Obsidian syntax left as is", "WARNING")
             self.set_page(None)
+            self.values.set_page(None)
+            self.terms.set_page(None)
             return text
         slugify, sep = _toc_slugify(md)
         self.build = vault_build(self.options, ctx, slugify, sep)
         self.renderer = self.current = self.build.renderer()
         note = self.build.index.notes.get(ctx.path)
+        self.values.renderer.provider = self.build.snippets
+        self.terms.set_terms(self.build.terms)
         if note is None:  # a generated page (tags, snippets): plain Markdown, as under MkDocs
             self.set_page(None)
+            self.values.set_page(None)
+            self.terms.set_page(None)
             return text
+        # Bound values link to snippet cells relative to the page's vault path, like its links.
+        self.values.set_page(ctx.path, note.source, page_url=ctx.path)
+        self.terms.set_page(ctx.path)
         # The snippet provider makes links relative to page_url: here, the page's vault path.
         self.set_page(ctx.path, page_url=ctx.path, line_offset=_line_offset(note, text))
         return self.build.path.mark_steps(ctx.path, text) if self.build.path is not None else text
+
+    def _locate_binding(self, raw: str) -> tuple[str, int] | None:
+        """(note, line) of a binding that came in through an embed."""
+        return locate_binding(raw, self.build.index.notes) if self.build is not None else None
+
+    def flush_values(self) -> None:
+        """Report the page's binding problems (a false claim, a missing value): errors, as MkDocs."""
+        if self.build is not None and self.values.problems:
+            problems = [Problem(p.note, p.line, "error", p.message) for p in self.values.problems]
+            self.values.problems = []
+            report(self.build, problems, self.options)
 
     def flush_problems(self) -> None:
         if self.build is not None and self.current is not None:

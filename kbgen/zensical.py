@@ -70,6 +70,7 @@ class ProjectConfig:
     snippet_timeout: float = 60.0
     tags_dir: str = "tags"
     graph_page: str = "graph.md"
+    glossary_page: str = "术语表.md"
     local_graph: bool = True
     backlinks: bool = True
     home_page: bool = True
@@ -102,7 +103,7 @@ class ProjectConfig:
                 toc_raw = "slugify" in toc
         theme_value = data.get("theme")
         theme: dict[str, Any] = theme_value if isinstance(theme_value, dict) else {}
-        known: dict[str, Any] = {k: plugin[k] for k in ("snippets_dir", "tags_dir", "graph_page", "local_graph", "backlinks",
+        known: dict[str, Any] = {k: plugin[k] for k in ("snippets_dir", "tags_dir", "graph_page", "glossary_page", "local_graph", "backlinks",
                                         "home_page", "folder_pages", "unresolved") if k in plugin}
         if "snippet_timeout" in plugin:
             known["snippet_timeout"] = float(plugin["snippet_timeout"])
@@ -252,6 +253,13 @@ def _generated_pages(project: ProjectConfig, index: VaultIndex, engine: Any) -> 
     out[POLYFILL] = ASSETS / "vendor" / "iframe-worker" / "shim.js"
     out[KB_CSS] = ASSETS / "site" / "kb.css"  # kbgen's classes (embeds, tags, math, banner, graph boxes)
     out[KB_JS] = ASSETS / "site" / "kb.js"  # ticks of the path and of task lists kept in localStorage
+    if project.glossary_page:
+        from kbgen.site import glossary
+
+        terms = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
+        if terms.terms:
+            out[project.glossary_page] = glossary.glossary_page(terms, project.glossary_page,
+                                                                glossary.labels_for(project.language))
     if project.folder_pages:
         out.update(pages.folder_pages(index, existing, labels))
     if project.home_page and "index.md" not in existing and "README.md" not in existing:

@@ -48,9 +48,13 @@ plt.rcParams["svg.hashsalt"] = "kbgen"
 fig, ax = plt.subplots(figsize=(2, 1))
 ax.plot([0, 1], [0, 1])
 plt.show()
+KB_VALUES = {}
+KB_VALUES["n_params"] = 124_439_808
+KB_VALUES["rises"] = True
+assert KB_VALUES["rises"]
 """
 
-FIGURE_NOTE = "# 图\n\n![[figure.py#plot]]\n\n行内 $a^2+b^2$，展示：\n\n$$\n\\frac{QK^T}{\\sqrt{d_k}}\n$$\n"
+FIGURE_NOTE = "---\nterms:\n  - {term: 自注意力, en: Self-Attention, def: 每个位置看所有位置}\n---\n# 图\n\n参数量 {{figure.py:n_params|亿}}，曲线上升 {{figure.py:rises}}；`{{figure.py:n_params}}` 不绑定。自注意力很重要。\n\n![[figure.py#plot]]\n\n行内 $a^2+b^2$，展示：\n\n$$\n\\frac{QK^T}{\\sqrt{d_k}}\n$$\n"
 
 BROKEN_SNIPPET = "# %% boom\nraise ValueError('BROKEN-ON-PURPOSE')\n"
 BROKEN_NOTE = "# 坏\n\n![[broken.py]]\n"
@@ -358,3 +362,17 @@ def test_same_sources_give_a_byte_identical_site_elsewhere(built, tmp_path):
     assert files == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
     differ = [f for f in files if (first / f).read_bytes() != (second / f).read_bytes()]
     assert set(differ) <= {"kbgen-report.json", "snippets/index.html"}
+
+
+def test_values_claims_and_glossary_terms(built):
+    """`{{x.py:key}}` from the cached result, claims marked, code untouched; terms explained."""
+    root, _ = built
+    text = page(root, "图.html")
+    value = re.search(r'<span class="kb-value">([^<]*)<a class="kb-value__src" href="([^"]+)"', text)
+    assert value is not None and value.group(1) == "1.24 亿" and value.group(2) == "snippets/figure.html#cell-plot"
+    assert re.search(r'<a class="kb-claim kb-claim--ok" href="snippets/figure.html#cell-plot"', text)
+    assert "<code>{{figure.py:n_params}}</code>" in text
+    other = page(root, "核心组件/自注意力机制.html")  # a term is explained on the other notes
+    assert re.search(r'<abbr[^>]*title="[^"]*每个位置看所有位置[^"]*"[^>]*>自注意力</abbr>', other)
+    glossary = page(root, "术语表.html")
+    assert "Self-Attention" in glossary and "每个位置看所有位置" in glossary
