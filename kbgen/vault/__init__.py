@@ -51,6 +51,19 @@ Python-Markdown extension around it (plus Obsidian callout types on ``pymdownx.q
 :mod:`kbgen.vault.pages` generates backlinks, tag, graph, home and folder pages.
 """
 
+from typing import TYPE_CHECKING
+
 from kbgen.vault.index import Heading, Link, Note, Resolution, SnippetReference, VaultIndex, parse_note
 
 __all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "SnippetReference", "parse_note"]
+
+
+def makeExtension(**kwargs: object) -> "StandaloneVaultExtension":  # noqa: N802 (Python-Markdown's name)
+    """``markdown_extensions: [kbgen.vault]`` outside MkDocs (Zensical): see :mod:`kbgen.standalone`."""
+    from kbgen.standalone import StandaloneVaultExtension
+
+    return StandaloneVaultExtension(**kwargs)
+
+
+if TYPE_CHECKING:
+    from kbgen.standalone import StandaloneVaultExtension
