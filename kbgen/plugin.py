@@ -16,6 +16,7 @@ files and hands each page to the extension. Options (all optional)::
           folder_pages: true      # generate <folder>/index.md for folders without one
           markdown_defaults: true # add callouts/tasklist/attr_list/md_in_html + unicode toc slugs
           site: true              # add the reader's-site plugin (kbgen-site) with its defaults
+          fast_serve: true        # mkdocs serve: re-render edited notes at once, rebuild in the background
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.serve.live import LiveServe
 from kbgen.vault import pages
 from kbgen.vault.index import VaultIndex, parse_note
 from kbgen.vault.lint import note_problems
@@ -72,6 +74,7 @@ class KbgenConfig(Config):
     folder_pages = c.Type(bool, default=True)
     markdown_defaults = c.Type(bool, default=True)
     site = c.Type(bool, default=True)
+    fast_serve = c.Type(bool, default=True)  # mkdocs serve: edited notes first, the site in the background
 
 
 class KbgenPlugin(BasePlugin[KbgenConfig]):
@@ -93,13 +96,18 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._page_url = ""
         self._command = "build"
         self._frozen = False  # gc.freeze() in effect (between on_files and the end of the build)
+        self.live: LiveServe | None = None  # under `mkdocs serve`: fast path + background builds
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup also keeps this instance across `mkdocs serve` rebuilds.
         self._command = command
+        if command == "serve" and self.config.fast_serve and self.live is None:
+            self.live = LiveServe()
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        if self.live is not None:
+            self.live.on_build_start()
         exts = config.markdown_extensions
         if self.config.markdown_defaults:
             for name, opts in DEFAULT_EXTENSIONS.items():
@@ -335,7 +343,29 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         paths = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
+        if self.live is not None:
+            self.live.attach(server, config)
         return server
+
+    # -- mkdocs serve: kbgen.serve keeps the last build's state for its fast path -------------
+    def on_nav(self, nav, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_nav(nav)
+        return nav
+
+    def on_env(self, env, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_env(env, config, files)
+        return env
+
+    def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
+        return output
+
+    def on_shutdown(self) -> None:
+        if self.live is not None:
+            self.live.shutdown()
 
 
 def _frontmatter_tags(meta: dict) -> set[str]:
