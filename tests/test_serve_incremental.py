@@ -35,9 +35,11 @@ plugins:
   - kbgen
 """
 SNIPPET = "# %% value\nfrom fakecore.b import base\nprint('VALUE-' + str(base()))\n"
+# Reads a note: editing that note makes it stale (re-run in the background, "updating" meanwhile).
+READER = "# %% size\nfrom pathlib import Path\nprint('SIZE-' + str(len(Path('docs/甲.md').read_text(encoding='utf-8'))))\n"
 NOTES = {
     "index.md": "---\ntitle: 首页\n---\n\n# 首页\n\n![[val.py#value]]\n\n见 [[甲]] 与 [[乙]]。\n",
-    "甲.md": "---\ntitle: 甲\ntags: [旧标签]\n---\n\n# 甲\n\n第一段 ALPHA-0。\n\n## 细节\n\n细节内容。\n",
+    "甲.md": "---\ntitle: 甲\ntags: [旧标签]\n---\n\n# 甲\n\n第一段 ALPHA-0。\n\n![[reader.py#size]]\n\n## 细节\n\n细节内容。\n",
     "乙.md": "# 乙\n\n参见 [[甲#细节]] 和 [[丙]]。\n",
     "丙.md": "# 丙\n\n丙的内容，链接 [[甲]]。\n",
 }
@@ -130,7 +132,7 @@ def touch_later(path: Path, text: str) -> None:
 
 
 def test_served_site_equals_clean_build_after_edits(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", {"val.py": SNIPPET})
+    root = make_project(tmp_path / "p", {"val.py": SNIPPET, "reader.py": READER})
     write(root / "mkdocs.yml", CONFIG)
     for rel, text in NOTES.items():
         write(root / "docs" / rel, text)
@@ -166,6 +168,8 @@ def test_served_site_equals_clean_build_after_edits(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert "re-rendered 甲.md in" in log  # the note edits took the fast path
+    assert "re-running in the background: reader.py" in log  # its page said "updating" meanwhile
+    final = (docs / "甲.md").read_text(encoding="utf-8")
     # A clean build of the final sources, with the URL serve gives the site.
     write(root / "mkdocs.yml", CONFIG + f"site_url: http://127.0.0.1:{srv.port}/\nsite_dir: clean\n")
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build"], cwd=root, capture_output=True, text=True,
@@ -179,3 +183,4 @@ def test_served_site_equals_clean_build_after_edits(tmp_path: Path) -> None:
                                      served_files[rel].decode(errors="replace").splitlines(True), n=1))[:3000]
         for rel in differ)
     assert "VALUE2-43" in clean["index.html"].decode() and "新标签" in clean["甲.html"].decode()
+    assert f"SIZE-{len(final)}" in clean["甲.html"].decode()

@@ -10,7 +10,9 @@ every request until that build ends. Under serve, kbgen takes over the rebuild s
    (:func:`kbgen.serve.reindex.refresh_note`) and its page alone is re-rendered with MkDocs'
    own page steps (:func:`kbgen.serve.page.render_page`) from the previous build's files, nav
    and theme, and written atomically into the served folder. The browsers reload: the edit is
-   visible. Snippet outputs on that page are the previous build's.
+   visible. Snippet outputs on that page are the previous build's; those of snippets that read
+   the edited note (their recorded dependencies) carry an "updating" notice
+   (:mod:`kbgen.serve.notice`).
 2. Then, always, a normal full ``mkdocs build`` runs in a background thread into a second
    folder (snippets re-run there exactly as the cache decides). When it ends the server is
    pointed at that folder in one step and the browsers reload again. So once the saves stop,
@@ -41,6 +43,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.nav import Navigation
 
+from kbgen.serve.notice import mark_updating, stale_snippets
 from kbgen.serve.page import render_page, write_atomically
 from kbgen.serve.reindex import refresh_note
 from kbgen.serve.sources import Changes, Stamp, compare, snapshot
@@ -200,10 +203,16 @@ class LiveServe:
         state = self.state
         assert state is not None
         root = Path(self._server.root)
+        kb = state.config.plugins.get("kbgen")
+        stale = stale_snippets(getattr(kb, "engine", None), [Path(f.abs_src_path or "") for f in pages])
+        if stale:
+            log.info(f"kbgen serve: re-running in the background: {', '.join(stale)}")
+        language = state.config.theme.get("language") if state.config.theme else None
         for f in pages:
             assert f.page is not None
             refresh_note(state.config, f.src_uri, f.content_string)
             html = render_page(f.page, state.config, state.files, state.nav, state.env)
+            html = mark_updating(html, stale, language)
             write_atomically(root / f.dest_uri, html.encode("utf-8", errors="xmlcharrefreplace"))
 
     # -- the background build ----------------------------------------------------------------
