@@ -27,10 +27,12 @@ import logging
 import re
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
@@ -43,6 +45,9 @@ from kbgen.vault.lint import note_problems
 from kbgen.vault.mdext import VaultExtension
 from kbgen.vault.render import Problem, Renderer, tag_slug
 from kbgen.vault.slug import default_slugify
+
+if TYPE_CHECKING:  # imported when a snippets folder exists (see _snippet_engine)
+    from kbgen.snippets.engine import SnippetEngine
 
 log = logging.getLogger("mkdocs.plugins.kbgen")
 
@@ -86,7 +91,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     def __init__(self) -> None:
         self.index: VaultIndex | None = None
-        self.engine = None
+        self.engine: SnippetEngine | None = None
         self.renderer: Renderer | None = None
         self.ext: VaultExtension | None = None
         self._reported: set[Problem] = set()
@@ -146,7 +151,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                 ensure_site_plugin(config)
         return config
 
-    def _snippet_engine(self, config: MkDocsConfig):
+    def _snippet_engine(self, config: MkDocsConfig) -> "SnippetEngine | None":
         root = Path(config.config_file_path or ".").resolve().parent
         snippets_dir = root / self.config.snippets_dir
         if not snippets_dir.is_dir():
@@ -158,6 +163,46 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             docs_dir=Path(config.docs_dir), memory_limit_mb=self.config.snippet_memory_mb,
             live=self._command == "serve", execution=self.config.execute,
         )
+
+    # -- snippets: executed in on_files, their pages filled once references are known --
+    def _add_snippet_files(self, files: Files, config: MkDocsConfig) -> Files:
+        """Run the snippets (cached) and add their pages, figures and downloads to ``files``."""
+        from kbgen.snippets.cache import CacheRemovedError
+
+        engine = self.engine
+        assert engine is not None
+        try:
+            engine.run()
+        except CacheRemovedError as e:
+            raise PluginError(str(e)) from None
+        added: dict[str, str] = {}
+
+        def add(f: File) -> None:
+            existing = files.get_file_from_path(f.src_uri)
+            if existing is not None:
+                log.warning("kbgen: %s exists in docs/ and shadows the generated snippet file", f.src_uri)
+                f = existing
+            else:
+                files.append(f)
+            added[f.src_uri] = f.url
+
+        for a in engine.artifacts():
+            if a.abs_path is not None:
+                add(File.generated(config, a.src_uri, abs_src_path=str(a.abs_path)))
+            else:
+                add(File.generated(config, a.src_uri, content=a.content if a.content is not None else ""))
+        for uri in engine.page_uris():
+            add(File.generated(config, uri, content=""))
+        engine.set_urls(added)
+        return files
+
+    def _fill_snippet_pages(self, files: Files) -> None:
+        if self.engine is None:
+            return
+        for uri, markdown in self.engine.pages().items():
+            f = files.get_file_from_path(uri)
+            if f is not None and f.generated_by is not None:
+                f.content_string = markdown
 
     # -- files: index, generated pages -----------------------------------------------
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
@@ -175,7 +220,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             elif not f.src_uri.endswith((".js", ".css")):
                 attachments.append(f.src_uri)
         if self.engine is not None:
-            files = self.engine.on_files(files, config)
+            files = self._add_snippet_files(files, config)
         self.index = index = VaultIndex(notes, attachments, self.engine)
         assert self.renderer is not None
         self.renderer.index, self.renderer.snippets = index, self.engine
@@ -186,6 +231,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                     if (path, index.notes[path].title) not in refs.setdefault(name, []):
                         refs[name].append((path, index.notes[path].title))
             self.engine.set_references(refs)
+        self._fill_snippet_pages(files)
         self._report_frontmatter_links(index)
 
         generated: dict[str, str] = {}
@@ -335,12 +381,14 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._unfreeze_heap()
         if self.engine is not None:
             try:
-                self.engine.on_post_build(config.site_dir)
+                self.engine.write_report(config.site_dir)
+                if self.engine.fails_build():
+                    raise PluginError(self.engine.failure_message())
             finally:
                 self.engine.close()
 
     def on_serve(self, server, config: MkDocsConfig, builder):
-        paths = self.engine.watch_paths() if self.engine is not None else []
+        paths: list[Path] = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
         if self.live is not None:

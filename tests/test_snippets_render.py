@@ -10,10 +10,9 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.structure.files import Files
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "snippets_project"))
-from snippets_helpers import engine, make_project  # noqa: E402
+from snippets_helpers import engine, make_project, site_files  # noqa: E402
 
 from kbgen.contracts import SnippetProvider, SnippetRefError  # noqa: E402
 
@@ -26,8 +25,11 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     cfg.validate()
     cfg.plugins._current_plugin = "kbgen"  # what MkDocs sets while a plugin's event runs
     e = engine(root)
-    files = e.on_files(Files([]), cfg)
+    files = site_files(e, cfg, REFS)
     return SimpleNamespace(root=root, engine=e, files=files, cfg=cfg)
+
+
+REFS = {"s_direct.py": [("index.md", "首页")], "s_plot.py": [("index.md", "首页")]}
 
 
 def test_engine_is_a_snippet_provider(built) -> None:
@@ -69,9 +71,9 @@ def test_unknown_snippet_or_cell_raises(built) -> None:
 def test_page_lists_references_and_keeps_math(built) -> None:
     e = built.engine
     page = built.files.get_file_from_path("snippets/s_direct.md")
-    assert "首页" in page.content_string  # default: scanned from docs/
+    assert "首页" in page.content_string  # pushed by the plugin from the vault index
     e.set_references({"s_direct.py": [("核心组件/RAG (检索增强生成).md", "RAG")]})
-    text = page.content_string
+    text = e.pages()["snippets/s_direct.md"]
     assert "[RAG](../%E6%A0%B8%E5%BF%83%E7%BB%84%E4%BB%B6/RAG%20%28%E6%A3%80%E7%B4%A2%E5%A2%9E%E5%BC%BA%E7%94%9F%E6%88%90%29.md)" in text
     assert "$a_i = b^2$" in text
     assert text.count("# 直接导入") == 1
@@ -92,7 +94,7 @@ def test_report_and_summary(built, tmp_path: Path) -> None:
     e = built.engine
     site = tmp_path / "site"
     site.mkdir()
-    e.on_post_build(site)
+    e.write_report(site)
     rep = json.loads((site / "kbgen-report.json").read_text(encoding="utf-8"))
     assert rep["line"] == e.summary()
     assert {x["name"] for x in rep["snippets"]} == {"s_data.py", "s_direct.py", "s_other.py", "s_plot.py", "s_trans.py"}
@@ -108,8 +110,10 @@ def test_watch_paths(built) -> None:
 
 def test_pages_identical_whether_executed_or_cached(built) -> None:
     e2 = engine(built.root)
-    files2 = e2.on_files(Files([]), built.cfg)
+    files2 = site_files(e2, built.cfg, REFS)
     assert {o.status for o in e2.outcomes.values()} == {"cached"}
-    e2.set_references(built.engine.references)  # an earlier test replaced them
+    built.engine.set_references(REFS)  # an earlier test replaced them
+    for uri, text in built.engine.pages().items():
+        built.files.get_file_from_path(uri).content_string = text
     for uri in ("snippets/s_plot.md", "snippets/s_direct.md", "snippets/s_plot.ipynb"):
         assert files2.get_file_from_path(uri).content_string == built.files.get_file_from_path(uri).content_string

@@ -1,25 +1,27 @@
 """kbgen's snippet engine: executable ``snippets/*.py`` (jupytext percent format), run at
 build time in forked processes, cached by exactly what they import and open.
 
-Lifecycle (what ``kbgen.plugin`` calls; one engine per build)::
+Lifecycle (what ``kbgen.plugin`` calls; one engine per build; the engine knows no MkDocs)::
 
     engine = SnippetEngine.from_options(project_root, snippets_dir="snippets",
                                         cache_dir=".cache/kbgen", jobs=None,  # None: all cores
                                         timeout=60, strict=config.strict)
-    files = engine.on_files(files, config)   # on_files: discover, execute (parallel, cached),
-                                             # add pages snippets/<stem>.md, figures
-                                             # snippets/<stem>/<cell>-<k>.svg, downloads
-                                             # snippets/<name>.py + .ipynb, run-times page
-                                             # snippets/index.md
-    engine.set_references({"x.py": [(note_src_uri, note_title), ...]})  # before pages are read
-                                             # (on_files/on_nav); default: a regex scan of docs/
+    engine.run()                    # discover + execute (parallel, cached); {name: Outcome};
+                                    # raises CacheRemovedError (one message) if .cache vanished
+    engine.artifacts()              # [SiteFile]: figures snippets/<stem>/<cell>-<k>.svg, the
+                                    # executed snippets/<name>.py (its bytes) and .ipynb
+    engine.page_uris()              # snippets/<stem>.md per snippet + snippets/index.md
+    engine.set_urls({src_uri: url}) # where the site placed them (links are made relative)
+    engine.set_references({"x.py": [(note_src_uri, note_title), ...]})  # once, from the vault
+    engine.pages()                  # {src_uri: markdown} of those pages
     engine.is_snippet("x.py"); engine.page_src_uri("x.py")   # SnippetProvider
     engine.embed_html("x.py", "heatmap", page_url=page.url, note=src_uri, line=12)
-                                             # raises kbgen.contracts.SnippetRefError
-    engine.on_post_build(config.site_dir)    # site/kbgen-report.json, summary line,
-                                             # PluginError under strict if any snippet failed
-    engine.watch_paths()                     # for on_serve: server.watch(str(p))
-    engine.close()                           # nothing held between builds; safe to call
+    engine.value("x.py", "n_params")  # SnippetValue (KB_VALUES), raises SnippetRefError
+    engine.cell_url("x.py", 3, page_url=page.url)
+    engine.write_report(site_dir)   # site/kbgen-report.json (+ values per snippet), summary line
+    engine.fails_build()            # strict and a snippet failed: the plugin raises PluginError
+    engine.watch_paths()            # for on_serve: server.watch(str(p))
+    engine.close()                  # nothing held between builds; safe to call
 
 Outside MkDocs: ``engine.load()`` / ``engine.execute()`` return ``{name: Outcome}``;
 ``python -m kbgen run|check`` use the same executor.

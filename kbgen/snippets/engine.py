@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from kbgen.contracts import SnippetRefError, SnippetValue
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache
 from kbgen.snippets.contract import Outcome, RunResult
-from kbgen.snippets.executor import Executor, available_cores, default_memory_mb, discover
+from kbgen.snippets.executor import (
+    BackendFactory, Executor, available_cores, default_memory_mb, discover, fork_server_backend,
+)
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet, load_snippet, validate
-from kbgen.snippets.refs import scan_notes
+from kbgen.snippets.render import relative_url
 
 NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
 
@@ -24,6 +27,16 @@ log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
 DEFAULT_TIMEOUT = 60.0
 REPORT_NAME = "kbgen-report.json"
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """A file the engine adds to the site: ``src_uri`` inside the site, and either a file on
+    disk (``abs_path``) or its ``content``."""
+
+    src_uri: str
+    abs_path: Path | None = None
+    content: str | bytes | None = None
 
 
 class SnippetEngine:
@@ -47,6 +60,7 @@ class SnippetEngine:
         output_limit: int | None = None,
         live: bool = False,
         execution: bool = True,
+        backend: BackendFactory = fork_server_backend,
     ) -> None:
         self.root = project_root.resolve()
         self.snippets_dir = snippets_dir if snippets_dir.is_absolute() else self.root / snippets_dir
@@ -54,7 +68,8 @@ class SnippetEngine:
         if memory_limit_mb is None:
             memory_limit_mb = default_memory_mb(jobs)
         self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
-                                 memory_limit_mb or None, output_limit, finalize=_write_notebook)
+                                 memory_limit_mb or None, output_limit, finalize=_write_notebook,
+                                 backend=backend)
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
@@ -69,9 +84,7 @@ class SnippetEngine:
         self.outcomes: dict[str, Outcome] = {}
         self._warnings: list[str] = []
         self.references: dict[str, list[tuple[str, str]]] = {}
-        self._page_files: dict[str, Any] = {}
-        self._fig_files: dict[tuple[str, str], Any] = {}
-        self._report_file: Any = None
+        self._urls: dict[str, str] = {}  # src_uri -> site url (set_urls)
         self.code_fence = "python"  # "kbgen-python" once enable_highlight_memo() registered it
         self._t0 = time.perf_counter()
 
@@ -159,75 +172,73 @@ class SnippetEngine:
     def snippet_rel(self, s: Snippet) -> str:
         return self.executor.rel(s.path)
 
-    # -- MkDocs lifecycle ----------------------------------------------------------------
-    def on_files(self, files: Any, config: Any) -> Any:
-        """Execute (cached, parallel) and add snippet pages, figures, .py/.ipynb downloads and the
-        run-times page to ``files`` (mkdocs ``Files``)."""
-        from mkdocs.structure.files import File
-
+    # -- site files (the plugin turns them into MkDocs files) ----------------------------
+    def run(self, force: bool = False) -> dict[str, Outcome]:
+        """Discover and execute (cached, parallel). Raises CacheRemovedError when the cache
+        folder vanished during the run (one message; the next build recovers)."""
         self._t0 = time.perf_counter()
-        if self.docs_dir is None:
-            self.docs_dir = Path(config["docs_dir"])
-        self.execute()
-        if not self.references:
-            self._default_references()
+        self.load()
+        return self.execute(force=force)
 
-        def add(f: File) -> File:
-            if files.get_file_from_path(f.src_uri) is not None:
-                log.warning("kbgen: %s exists in docs/ and shadows the generated snippet file", f.src_uri)
-                return files.get_file_from_path(f.src_uri)
-            files.append(f)
-            return f
-
+    def artifacts(self) -> list[SiteFile]:
+        """Files the site serves beside the snippet pages: figures
+        (``snippets/<stem>/<cell>-<k>.svg``), the ``.py`` as it was executed, the ``.ipynb``."""
+        out: list[SiteFile] = []
         for name, s in self.snippets.items():
-            o = self.outcomes[name]
+            o = self.outcomes.get(name)
             base = f"{self.prefix}/{s.stem}"
-            if o.dir is not None:
-                for fig in o.figures():
-                    self._fig_files[(name, fig)] = add(File.generated(config, f"{base}/{fig}", abs_src_path=str(o.dir / fig)))
-            add(File.generated(config, f"{self.prefix}/{s.name}", abs_src_path=str(s.path)))
-            nb = o.dir / NOTEBOOK if o.dir is not None and o.ok else None
+            if o is not None and o.dir is not None:
+                out += [SiteFile(f"{base}/{fig}", abs_path=o.dir / fig) for fig in o.figures()]
+            out.append(SiteFile(f"{self.prefix}/{s.name}", content=s.source))  # the bytes that ran
+            nb = o.dir / NOTEBOOK if o is not None and o.dir is not None and o.ok else None
             if nb is not None and nb.is_file():
-                add(File.generated(config, f"{base}.ipynb", abs_src_path=str(nb)))
-            else:
-                add(File.generated(config, f"{base}.ipynb", content=render.notebook_json(s, o)))
-            self._page_files[name] = add(File.generated(config, self.page_src_uri(name), content=""))
-        self._report_file = add(File.generated(config, f"{self.prefix}/index.md", content=""))
-        self._refresh_pages()
-        return files
+                out.append(SiteFile(f"{base}.ipynb", abs_path=nb))
+            elif o is not None:
+                out.append(SiteFile(f"{base}.ipynb", content=render.notebook_json(s, o)))
+        return out
 
-    def set_references(self, refs: dict[str, list[tuple[str, str]]]) -> None:
-        """``{snippet_name: [(note_src_uri, note_title), ...]}`` from the vault index; listed on
-        the snippet pages and named in failure messages. Call before pages are read."""
-        self.references = {k.rsplit("/", 1)[-1]: list(v) for k, v in refs.items()}
-        self._refresh_pages()
+    def page_uris(self) -> list[str]:
+        """Source paths of the generated pages: one per snippet, then the run-times page."""
+        return [self.page_src_uri(n) for n in self.snippets] + [self.report_src_uri()]
 
-    def _default_references(self) -> None:
-        if self.docs_dir is None or not self.docs_dir.is_dir():
-            return
-        refs: dict[str, list[tuple[str, str]]] = {}
-        for r in scan_notes(self.docs_dir):
-            if (r.note, r.title) not in refs.setdefault(r.name, []):
-                refs[r.name].append((r.note, r.title))
-        self.references = refs
+    def report_src_uri(self) -> str:
+        return f"{self.prefix}/index.md"
 
-    def _refresh_pages(self) -> None:
-        from mkdocs.utils import get_relative_url
+    def set_urls(self, urls: dict[str, str]) -> None:
+        """Site URLs (``src_uri -> url``) of the pages and artifacts, as the site generator
+        placed them: links in pages and embeds are made relative from them."""
+        self._urls = dict(urls)
 
-        for name, pf in self._page_files.items():
-            s, o = self.snippets[name], self.outcomes[name]
+    def _url(self, src_uri: str) -> str:
+        url = self._urls.get(src_uri)
+        if url is not None:
+            return url
+        return src_uri[:-3] + "/" if src_uri.endswith(".md") else src_uri
 
-            def fig_url(fig: str, _n: str = name, _pf: Any = pf) -> str:
-                return get_relative_url(self._fig_files[(_n, fig)].url, _pf.url)
+    def pages(self) -> dict[str, str]:
+        """Markdown of every generated page (``src_uri -> markdown``), with the references
+        known now (``set_references``) and the URLs from ``set_urls``."""
+        out: dict[str, str] = {}
+        for name, s in self.snippets.items():
+            o = self.outcomes.get(name) or Outcome(s, "skipped", 0.0, None, None, reason="not run")
+            page = self.page_src_uri(name)
 
-            pf.content_string = render.snippet_page_markdown(
+            def fig_url(fig: str, _stem: str = s.stem, _page: str = page) -> str:
+                return relative_url(self._url(f"{self.prefix}/{_stem}/{fig}"), self._url(_page))
+
+            out[page] = render.snippet_page_markdown(
                 s, o, fig_url=fig_url, snippet_rel=self.snippet_rel(s), references=self.references.get(name, []),
                 code_fence=self.code_fence,
             )
-        if self._report_file is not None:
-            self._report_file.content_string = render.report_page_markdown(
-                list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary()
-            )
+        out[self.report_src_uri()] = render.report_page_markdown(
+            list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary()
+        )
+        return out
+
+    def set_references(self, refs: dict[str, list[tuple[str, str]]]) -> None:
+        """``{snippet_name: [(note_src_uri, note_title), ...]}`` from the vault index; listed on
+        the snippet pages and named in failure messages. Call before ``pages()``."""
+        self.references = {k.rsplit("/", 1)[-1]: list(v) for k, v in refs.items()}
 
     # -- SnippetProvider -----------------------------------------------------------------
     def is_snippet(self, target: str) -> bool:
@@ -243,8 +254,6 @@ class SnippetEngine:
     def embed_html(self, name: str, cell: str | None, *, page_url: str, note: str, line: int) -> str:
         """HTML for ``![[name#cell]]``: the cell's (or all) outputs and a caption. Failed snippets
         embed their error (escaped) instead."""
-        from mkdocs.utils import get_relative_url
-
         key = name.rsplit("/", 1)[-1]
         s = self.snippets.get(key)
         if s is None:
@@ -257,8 +266,7 @@ class SnippetEngine:
                 raise SnippetRefError(f"{note}:{line}: snippet {key} has no cell titled {cell!r} (titles: {titles})")
             cells = [c]
         o = self.outcomes.get(key)
-        pf = self._page_files.get(key)
-        href = get_relative_url(pf.url, page_url) if pf is not None else self.page_src_uri(key)
+        href = relative_url(self._url(self.page_src_uri(key)), page_url)
         if cell:
             href += f"#cell-{cells[0].cell_id}"
         body: list[str] = []
@@ -273,8 +281,8 @@ class SnippetEngine:
                 res = o.cell_result(c.cell_id)
                 if res is None:
                     continue
-                def fig_url(f: str, _k: str = key) -> str:
-                    return str(get_relative_url(self._fig_files[(_k, f)].url, page_url))
+                def fig_url(f: str, _stem: str = s.stem) -> str:
+                    return relative_url(self._url(f"{self.prefix}/{_stem}/{f}"), page_url)
 
                 body.append(render.outputs_html(res.outputs, fig_url, f"{key}#{c.cell_id}"))
         cmd = render.run_command(self.snippet_rel(s), self.python_cmd)
@@ -318,17 +326,13 @@ class SnippetEngine:
     def cell_url(self, name: str, cell: int, *, page_url: str) -> str:
         """Relative URL from ``page_url`` to cell ``cell`` (0-based index among all cells, as in
         ``SnippetValue.cell``) on the snippet's page."""
-        from mkdocs.utils import get_relative_url
-
         short = name.rsplit("/", 1)[-1]
         s = self.snippets.get(short)
         if s is None:
             raise SnippetRefError(f"no snippet named {name!r} in {self.snippets_dir.name}/")
         if not 0 <= cell < len(s.cells):
             raise SnippetRefError(f"snippet {short} has no cell {cell} (it has {len(s.cells)})")
-        pf = self._page_files.get(short)
-        target = pf.url if pf is not None else self.page_src_uri(short)[:-3] + "/"
-        return f"{get_relative_url(target, page_url)}#cell-{s.cells[cell].cell_id}"
+        return f"{relative_url(self._url(self.page_src_uri(short)), page_url)}#cell-{s.cells[cell].cell_id}"
 
     # -- report --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -379,16 +383,18 @@ class SnippetEngine:
             parts.append(f"snippet {self.snippet_rel(o.snippet)} {o.status}{used}: {o.message.rstrip()}")
         return "\n\n".join(parts)
 
-    def on_post_build(self, site_dir: str | Path) -> None:
-        """Write ``site/kbgen-report.json`` and the summary; under strict, fail on any failure."""
+    def write_report(self, site_dir: str | Path) -> dict[str, Any]:
+        """Write ``site/kbgen-report.json`` (and the cache's copy for ``kbgen check``); log the
+        summary. Returns the report; ``report["summary"]["failed"]`` counts failures."""
         report = self.report()
         Path(site_dir, REPORT_NAME).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
         self.cache.write_state("last-report.json", report)
         log.info(self.summary())
-        if self.strict and report["summary"]["failed"]:
-            from mkdocs.exceptions import PluginError
+        return report
 
-            raise PluginError(self.failure_message())
+    def fails_build(self) -> bool:
+        """True when this build must fail (strict, not live, and a snippet failed)."""
+        return self.strict and self.counts()["failed"] > 0
 
     def watch_paths(self) -> list[Path]:
         """Directories ``mkdocs serve`` should watch: the snippets folder and the top-level

@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from kbgen.snippets.cache import Cache, HashMemo, current_hashes
+from kbgen.snippets.cache import Cache, CacheRemovedError, HashMemo, current_hashes
 from kbgen.snippets.contract import LOG_FILE, Outcome, Progress, RunRequest, RunResult, cache_key
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD, ForkServer
 from kbgen.snippets.model import Snippet
@@ -20,6 +21,39 @@ log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 #: Called with a successful run's snippet, result and folder before it is committed: whatever
 #: it writes into the folder is cached with the entry (the engine writes the executed notebook).
 Finalize = Callable[[Snippet, RunResult, Path], None]
+
+
+class RunJob(Protocol):
+    """A submitted run; ``exit`` is the child's exit code once known (negative: a signal)."""
+
+    exit: int | None
+
+
+Job = TypeVar("Job", bound=RunJob)
+
+
+class RunBackend(Protocol[Job]):
+    """Where runs happen. The child writes ``result.json`` (and figures) into ``request.out``
+    (see ``kbgen.snippets.worker.run_request``); the executor reads them back. The local
+    backend is the fork server; another (e.g. a Dask cluster) implements the same four calls."""
+
+    def start(self) -> None: ...
+
+    def submit(self, request: RunRequest) -> Job: ...
+
+    def wait(self, job: Job, timeout: float) -> bool:
+        """Wait up to ``timeout`` s; on expiry kill the run. True when it finished."""
+        ...
+
+    def close(self) -> None: ...
+
+
+#: Makes the backend of one build: (project root, threads per snippet, modules to preload).
+BackendFactory = Callable[[Path, int, tuple[str, ...]], "RunBackend[Any]"]
+
+
+def fork_server_backend(root: Path, threads: int, preload: tuple[str, ...]) -> ForkServer:
+    return ForkServer(root, threads=threads, preload=preload)
 
 
 def default_memory_mb(jobs: int) -> int:
@@ -57,11 +91,13 @@ class Executor:
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
         finalize: Finalize | None = None,
+        backend: BackendFactory = fork_server_backend,
     ) -> None:
         self.root = root
         self.memory_limit_mb = memory_limit_mb
         self.output_limit = output_limit
         self.finalize = finalize
+        self.backend = backend
         self.preload = preload
         self.load_scaling = load_scaling
         self.load_factor = 1.0
@@ -69,7 +105,7 @@ class Executor:
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.fig_format = fig_format
-        self._server: ForkServer | None = None
+        self._server: RunBackend[Any] | None = None
 
     def rel(self, p: Path) -> str:
         try:
@@ -97,11 +133,11 @@ class Executor:
                 todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
                 workers = min(self.jobs, len(todo))
                 self.load_factor = self._load_factor()
-                self._server = ForkServer(self.root, threads=max(1, available_cores() // workers), preload=self.preload)
+                self._server = self.backend(self.root, max(1, available_cores() // workers), self.preload)
                 try:
                     self._server.start()  # paid once: preloads torch/numpy/matplotlib
                     with ThreadPoolExecutor(workers) as pool:
-                        for o in pool.map(lambda t: self._execute(*t), todo):
+                        for o in pool.map(lambda t: self._execute_contained(*t), todo):
                             outcomes[o.snippet.name] = o
                 finally:
                     self._server.close()
@@ -127,6 +163,22 @@ class Executor:
             return min(4.0, max(1.0, os.getloadavg()[0] / available_cores()))
         except OSError:
             return 1.0
+
+    def _execute_contained(self, s: Snippet, key: str, reason: str) -> Outcome:
+        """``_execute``, with any fault of kbgen's own reported at the snippet (``file:line:
+        message``, project-relative paths) instead of a traceback that ends the build. A cache
+        folder removed mid-build still ends it, with its one message."""
+        try:
+            return self._execute(s, key, reason)
+        except CacheRemovedError:
+            raise
+        except Exception as e:  # noqa: BLE001 - contained: the other snippets go on
+            if not self.cache.present():
+                raise self.cache.removed_error() from e
+            text = f"{type(e).__name__}: {e}".replace(str(self.root) + os.sep, "")
+            msg = f"{self.rel(s.path)}:1: kbgen could not run or record this snippet ({text})\n"
+            log.debug("kbgen: internal fault running %s", s.name, exc_info=True)
+            return Outcome(s, "failed", 0.0, None, None, message=msg, reason=reason)
 
     def _execute(self, s: Snippet, key: str, reason: str) -> Outcome:
         assert self._server is not None

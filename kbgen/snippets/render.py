@@ -16,6 +16,33 @@ STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "t
 SKIPPED_NOTICE = "本次构建未执行代码片段（`execute: false`），这里只有源代码；完整构建会生成输出。"
 
 
+def relative_url(url: str, other: str) -> str:
+    """URL of ``url`` relative to the page at ``other`` (both from the site root), by the rule
+    of MkDocs' ``get_relative_url``: a last segment of ``other`` with a dot is a file name."""
+    dirname, _, basename = other.rpartition("/")
+    if "." in basename:
+        other = dirname
+    other_parts, dest_parts = _norm_parts(other), _norm_parts(url)
+    common = 0
+    for a, b in zip(other_parts, dest_parts):
+        if a != b:
+            break
+        common += 1
+    rel = "/".join([".."] * (len(other_parts) - common) + dest_parts[common:]) or "."
+    return rel + "/" if url.endswith("/") else rel
+
+
+def _norm_parts(path: str) -> list[str]:
+    parts: list[str] = []
+    for p in path.split("/"):
+        if p == "..":
+            if parts:
+                parts.pop()
+        elif p and p != ".":
+            parts.append(p)
+    return parts
+
+
 def run_command(snippet_rel: str, python: str = ".venv/bin/python") -> str:
     return f"{python} {snippet_rel}"
 

@@ -47,6 +47,11 @@ _WRITE_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
 #: ``os.open`` flags that change a file (O_RDONLY | O_TRUNC empties it, too).
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _LIST_EVENTS = ("os.listdir", "os.scandir")
+#: Stdlib files whose folder listings serve imports and distribution lookups over sys.path.
+_IMPORT_FILES = tuple(os.sep + p for p in (
+    os.path.join("importlib", "metadata", "__init__.py"), os.path.join("importlib", "_bootstrap_external.py"),
+    "zipimport.py",
+))
 _EXCLUDED_PARTS = {".venv", "venv", "site-packages", "dist-packages", "__pycache__", ".git", ".cache"}
 
 #: sha256 of each project source file as read by the import system (path -> digest), filled by
@@ -287,10 +292,13 @@ class _Runner:
 
     @staticmethod
     def _from_import_system() -> bool:
-        """The import system lists sys.path folders to find modules: not the snippet's listing."""
+        """The import machinery (finders, ``importlib.metadata``) lists sys.path folders to find
+        modules and distributions: not a listing the snippet's output depends on (its imports
+        are recorded as modules). An explicit ``pkgutil.iter_modules([folder])`` does count."""
         f: FrameType | None = sys._getframe(2)
         while f is not None:
-            if f.f_code.co_filename.startswith("<frozen importlib"):
+            name = f.f_code.co_filename
+            if name.startswith(("<frozen importlib", "<frozen zipimport")) or name.endswith(_IMPORT_FILES):
                 return True
             f = f.f_back
         return False
@@ -444,7 +452,9 @@ class _Runner:
         preloaded = {f for m in list(sys.modules.values()) if isinstance(f := getattr(m, "__file__", None), str)}
         self._setup_matplotlib()
         sys.addaudithook(self._audit)
-        os.open = self.guarded_os_open(os.open)
+        import posix
+
+        os.open = posix.open = self.guarded_os_open(posix.open)
         g: dict[str, Any] = {"__name__": "__main__", "__file__": self.path, "__builtins__": builtins}
         cells: list[CellResult] = []
         error: RunError | None = None
