@@ -315,6 +315,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     # -- pages -----------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
         assert self.ext is not None and self.index is not None
         src = page.file.src_uri
         note = self.index.notes.get(src)

@@ -18,10 +18,11 @@ every request until that build ends. Under serve, kbgen takes over the rebuild s
    pointed at that folder in one step and the browsers reload again. So once the saves stop,
    what is served *is* a clean build of the final sources: the fast path is a preview of it,
    never a different result.
-3. A save while the background build runs supersedes it: the build stops at its next safe
-   point (the start of the build, the end of page reading, each page written), the new fast
-   path renders, and a fresh background build starts. Snippet execution and page reading are
-   not interrupted (the fast path waits for them).
+3. A save while the background build runs supersedes it: the build stops at its next check
+   (the start of the build, each page read, the end of page reading, each page written), the
+   new fast path renders from the last *complete* page-reading phase (the plugins' attributes
+   recorded then are put back first), and a fresh background build starts. Snippet execution
+   is not interrupted: a save during it waits for the runs to end.
 
 Nothing of this runs for ``mkdocs build`` or ``mkdocs serve --clean`` / ``--no-livereload``.
 """
@@ -75,6 +76,24 @@ class BuildState:
     files: Files
     nav: Navigation
     env: jinja2.Environment
+    #: Each plugin's attributes at that point (``vars(plugin)``, shallow): plugins that live
+    #: across rebuilds (``kbgen``) are mid-way through a newer build after a superseded one.
+    plugin_states: dict[str, dict[str, Any]]
+
+
+#: Attributes left as they are when a plugin's state is put back (process-wide bookkeeping).
+KEEP_ATTRIBUTES = frozenset({"live", "_frozen"})
+
+
+def plugin_states(config: MkDocsConfig) -> dict[str, dict[str, Any]]:
+    return {name: dict(vars(plugin)) for name, plugin in config.plugins.items()}
+
+
+def restore_plugin_states(config: MkDocsConfig, states: dict[str, dict[str, Any]]) -> None:
+    for name, plugin in config.plugins.items():
+        saved = states.get(name)
+        if saved is not None:
+            vars(plugin).update({k: v for k, v in saved.items() if k not in KEEP_ATTRIBUTES})
 
 
 Outcome = Literal["served", "superseded", "failed"]
@@ -114,7 +133,7 @@ class LiveServe:
 
     def on_env(self, env: jinja2.Environment, config: MkDocsConfig, files: Files) -> None:
         if self._nav is not None:
-            self.state = BuildState(config, files, self._nav, env)
+            self.state = BuildState(config, files, self._nav, env, plugin_states(config))
         self.check_superseded()
 
     def check_superseded(self) -> None:
@@ -208,12 +227,14 @@ class LiveServe:
         if stale:
             log.info(f"kbgen serve: re-running in the background: {', '.join(stale)}")
         language = state.config.theme.get("language") if state.config.theme else None
+        restore_plugin_states(state.config, state.plugin_states)
         for f in pages:
             assert f.page is not None
             refresh_note(state.config, f.src_uri, f.content_string)
             html = render_page(f.page, state.config, state.files, state.nav, state.env)
             html = mark_updating(html, stale, language)
             write_atomically(root / f.dest_uri, html.encode("utf-8", errors="xmlcharrefreplace"))
+        state.plugin_states = plugin_states(state.config)  # with the edited notes in the index
 
     # -- the background build ----------------------------------------------------------------
     def _build_loop(self) -> None:
