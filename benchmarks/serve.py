@@ -13,7 +13,8 @@ rebuild ended), and records that time too. Scenarios, all in the same run:
 - ``vault``: this repository's vault (docs/, snippets/, transformer_core/, the snippet cache
   in .cache/ if present), editing 核心组件/多头注意力.md;
 - ``generated``: the vault of benchmarks/vault.py (``--notes`` notes, ``--links`` wikilinks)
-  with kbgen (vault features, no snippets, no reader's-site plugin, as there);
+  with kbgen (vault features, no snippets, no reader's-site plugin, as there; ``--nav compact``
+  by default, as the README's build benchmark: the nav lists the home page only);
 - ``generated-plain``: the same notes with plain MkDocs and the same Markdown extensions;
 - ``vault-slow`` / ``generated-slow`` (opt-in baselines): the same with kbgen's
   ``fast_serve: false``, i.e. MkDocs' own full rebuild on every save.
@@ -100,11 +101,13 @@ def this_vault(tmp: Path, fast: bool = True) -> Scenario:
     return Scenario(root.name, root, root / "docs" / rel, page_url(rel, True), kbgen=fast)
 
 
-def generated(tmp: Path, notes: int, links: int, plain: bool, fast: bool = True) -> Scenario:
+def generated(tmp: Path, notes: int, links: int, plain: bool, fast: bool = True, nav: str = "compact") -> Scenario:
     name = "generated-plain" if plain else "generated" if fast else "generated-slow"
     root = tmp / name
     make_vault(root, notes, links)
     config = BASE.format(site="site")
+    if nav == "compact":  # as benchmarks/vault.py --nav compact: Material's full nav is quadratic in pages
+        config += "nav:\n  - index.md\n"
     if plain:
         config += "plugins: []\nmarkdown_extensions:\n" + "".join(
             f"  - {n}: {json.dumps(o)}\n" if o else f"  - {n}\n" for n, o in DEFAULT_EXTENSIONS.items())
@@ -177,6 +180,8 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=3)
     ap.add_argument("--notes", type=int, default=2000)
     ap.add_argument("--links", type=int, default=20000)
+    ap.add_argument("--nav", choices=("compact", "full"), default="compact",
+                    help="generated vaults: compact (nav lists the home page only) or Material's full nav")
     ap.add_argument("--scenarios", default="vault,generated,generated-plain")
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed for startup and for each edit")
     args = ap.parse_args()
@@ -189,7 +194,8 @@ def main() -> None:
             if name in ("vault", "vault-slow"):
                 s = this_vault(tmp, fast=name == "vault")
             elif name in ("generated", "generated-plain", "generated-slow"):
-                s = generated(tmp, args.notes, args.links, plain=name.endswith("plain"), fast=name == "generated")
+                s = generated(tmp, args.notes, args.links, plain=name.endswith("plain"), fast=name == "generated",
+                              nav=args.nav)
             else:
                 raise SystemExit(f"unknown scenario {name!r}")
             run(s, args.edits, args.timeout)
