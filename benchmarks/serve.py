@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -58,7 +59,7 @@ class Scenario:
     name: str
     root: Path
     note: Path
-    url: str
+    urls: list[str]
     kbgen: bool
     latencies: list[float] = field(default_factory=list)  # save -> marker visible, seconds
     settle: list[float] = field(default_factory=list)  # save -> server idle again, seconds
@@ -79,9 +80,10 @@ def fetch(url: str) -> str | None:
         return None
 
 
-def page_url(rel: str, directory_urls: bool) -> str:
+def page_urls(rel: str) -> list[str]:
+    """The note's page with and without ``use_directory_urls`` (the one that answers is used)."""
     stem = rel[:-3]
-    return quote(stem + "/" if directory_urls else stem + ".html")
+    return [quote(stem + ".html"), quote(stem + "/")]
 
 
 def this_vault(tmp: Path, fast: bool = True) -> Scenario:
@@ -98,7 +100,7 @@ def this_vault(tmp: Path, fast: bool = True) -> Scenario:
         shutil.copytree(ROOT / ".cache" / "kbgen", root / ".cache" / "kbgen")
     (root / ".venv").symlink_to(ROOT / ".venv")  # snippets run with the project's interpreter
     rel = "核心组件/多头注意力.md"
-    return Scenario(root.name, root, root / "docs" / rel, page_url(rel, True), kbgen=fast)
+    return Scenario(root.name, root, root / "docs" / rel, page_urls(rel), kbgen=fast)
 
 
 def generated(tmp: Path, notes: int, links: int, plain: bool, fast: bool = True, nav: str = "compact") -> Scenario:
@@ -117,7 +119,7 @@ def generated(tmp: Path, notes: int, links: int, plain: bool, fast: bool = True,
             config += "      fast_serve: false\n"
     (root / "mkdocs.yml").write_text(config, encoding="utf-8")
     rel = "分区07/主题0007 note.md"
-    return Scenario(name, root, root / "docs" / rel, page_url(rel, False), kbgen=fast and not plain)
+    return Scenario(name, root, root / "docs" / rel, page_urls(rel), kbgen=fast and not plain)
 
 
 def run(s: Scenario, edits: int, timeout: float) -> None:
@@ -128,13 +130,16 @@ def run(s: Scenario, edits: int, timeout: float) -> None:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{port}"],
                             cwd=s.root, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/{s.url}"
+    urls = [f"http://127.0.0.1:{port}/{u}" for u in s.urls]
     try:
         deadline = time.time() + timeout
-        while fetch(url) is None:
+        while fetch(f"http://127.0.0.1:{port}/") is None:
             if proc.poll() is not None or time.time() > deadline:
                 raise SystemExit(f"{s.name}: mkdocs serve did not come up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
+        url = next((u for u in urls if fetch(u) is not None), None)
+        if url is None:
+            raise SystemExit(f"{s.name}: none of {urls} is served")
         s.startup = time.perf_counter() - t0
         time.sleep(1.5)  # the watcher's first poll has seen the tree
         for _ in range(edits):
@@ -161,7 +166,7 @@ def run(s: Scenario, edits: int, timeout: float) -> None:
                   flush=True)
             time.sleep(1.0)
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C: serve removes its temporary folders
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:

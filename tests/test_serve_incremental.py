@@ -9,6 +9,7 @@ import difflib
 import gzip
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -106,7 +107,7 @@ class Served:
         raise AssertionError(f"the server never settled:\n{self.log()[-3000:]}")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        self.proc.send_signal(signal.SIGINT)  # as Ctrl-C: serve removes its temporary folders
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
