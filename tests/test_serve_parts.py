@@ -55,3 +55,44 @@ def test_updating_notice_goes_on_the_stale_embeds_only() -> None:
     assert out.index("kbgen-updating") > out.index('data-snippet="rag.py"')
     assert 'data-snippet="other.py">\n<pre>o</pre>' in out  # untouched
     assert "Updating" in mark_updating(html, ["other.py"], "en") and mark_updating(html, [], "zh") == html
+
+
+def _index(texts: dict[str, str]):
+    from kbgen.vault.index import VaultIndex, parse_note
+
+    return VaultIndex([parse_note(p, t) for p, t in texts.items()])
+
+
+def _graph(index) -> dict:
+    return {p: (index.outlinks(p), index.backlinks(p), index.notes[p].title,
+                [(r.kind, r.path, r.note.title if r.note else None)
+                 for r in (index.resolve(l.target, p) for l in index.notes[p].links)])
+            for p in index.notes}
+
+
+def test_patched_index_equals_a_rebuilt_one() -> None:
+    from kbgen.serve.reindex import PATCHABLE, with_note
+    from kbgen.vault.index import parse_note
+
+    texts = {
+        "a.md": "---\naliases: [甲]\n---\n# A\n\n[[b]] [[c#二]] [[甲]]\n",
+        "b.md": "# B\n\n[[a]] [[d/e]]\n",
+        "c.md": "# C\n\n## 二\n\n[[a|x]] [[#二]]\n",
+        "d/e.md": "# E\n\n[[甲]]\n",
+    }
+    edits = {
+        "c.md": "---\ntitle: 新标题\n---\n# C\n\n## 三\n\n[[b]] [[d/e]] [[#三]]\n",  # links, title, heading
+        "b.md": "# B\n\nno links any more\n",
+        "a.md": "---\naliases: [乙]\n---\n# A\n\n[[b]]\n",  # aliases changed: rebuilt, same result
+        "d/e.md": "# E\n\n[[乙]] [[c]] [[c]]\n",
+    }
+    index = _index(texts)
+    assert set(vars(index)) == PATCHABLE, "VaultIndex changed its attributes: update kbgen.serve.reindex"
+    _graph(index)  # warm every cache the patch carries over
+    for path, text in edits.items():
+        before = _graph(index)
+        patched = with_note(index, parse_note(path, text))
+        texts[path] = text
+        assert _graph(patched) == _graph(_index(texts)), path
+        assert _graph(index) == before  # the old index is left as it was
+        index = patched
