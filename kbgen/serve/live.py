@@ -30,6 +30,7 @@ Nothing of this runs for ``mkdocs build`` or ``mkdocs serve --clean`` / ``--no-l
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -121,6 +122,7 @@ class LiveServe:
         self._dirs: list[Path] = []
         self._own_dir: Path | None = None
         self._snapshot: dict[str, Stamp] = {}
+        self._observer: Any = None
         for name in ("mkdocs.commands.build", "mkdocs.plugins"):
             logging.getLogger(name).addFilter(_DropSuperseded())
 
@@ -157,8 +159,38 @@ class LiveServe:
         self._snapshot = snapshot(self._watched(config))
         server.builder = self.on_change
         server.error_handler = self._error_page
+        self._notify_at_once(config)
         self._thread = threading.Thread(target=self._build_loop, name="kbgen-serve-build", daemon=True)
         self._thread.start()
+
+    def _notify_at_once(self, config: MkDocsConfig) -> None:
+        """MkDocs polls the watched folders every 0.5 s; an inotify watch on the same folders
+        wakes its rebuild loop as soon as a file is saved (the poll still runs; a change it
+        reports again finds nothing new, see :meth:`on_change`). Without inotify: polling only."""
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+
+            server = self._server
+
+            class Wake(FileSystemEventHandler):
+                def on_any_event(self, event: FileSystemEvent) -> None:
+                    path = os.fsdecode(event.src_path)
+                    if event.is_directory or "/__pycache__/" in path or "/." in path:
+                        return
+                    with server._rebuild_cond:
+                        server._want_rebuild = True
+                        server._rebuild_cond.notify_all()
+
+            observer = Observer()
+            for p in self._watched(config):
+                if p.is_dir():
+                    observer.schedule(Wake(), str(p), recursive=True)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+        except Exception as e:  # no inotify (limits, platform): MkDocs' polling alone
+            log.debug(f"kbgen serve: no inotify watch ({e})")
 
     def _watched(self, config: MkDocsConfig | None = None) -> list[Path]:
         paths = [Path(p) for p in getattr(self._server, "_watched_paths", {})]
@@ -174,6 +206,8 @@ class LiveServe:
         with self._cv:
             self._shutdown = True
             self._cv.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
 
@@ -184,6 +218,11 @@ class LiveServe:
         changes = compare(self._snapshot, fresh)
         self._snapshot = fresh
         with self._cv:
+            if not changes and self._wanted > self._done:
+                # Nothing changed since the last save's snapshot, and the build asked for then
+                # (which reads every file after that snapshot) is queued or running: this is
+                # the same save reported twice (inotify, then MkDocs' poll).
+                return
             self._generation += 1
             gen = self._generation
         pages = self._fast_pages(changes)
