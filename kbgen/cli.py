@@ -62,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Stale, failing and unused snippets and broken snippet references, without a site build."""
     from kbgen.snippets.cache import HashMemo
     from kbgen.snippets.model import validate
-    from kbgen.snippets.refs import scan_notes
+    from kbgen.vault.problems import vault_problems
 
     engine = _engine(args)
     engine.load()
@@ -70,8 +70,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.execute()
     hashes = HashMemo(engine.root)
     last = {e["name"]: e for e in engine.cache.read_state("last-report.json").get("snippets", [])}
-    refs = scan_notes(Path(args.root, args.docs)) if Path(args.root, args.docs).is_dir() else []
-    used = {r.name for r in refs}
+    index, docs, file_problems = _vault_index(args, engine)
+    engine.set_references(index.snippet_users())
+    refs = index.snippet_references()
+    used = {r.name.rsplit("/", 1)[-1] for r in refs}
     problems = 0
     lines: list[str] = []
     for name, s in sorted(engine.snippets.items()):
@@ -93,19 +95,60 @@ def cmd_check(args: argparse.Namespace) -> int:
                 lines.append(f"stale     {engine.snippet_rel(s)} ({reason}: will execute on the next build)")
         if name not in used:
             lines.append(f"unused    {engine.snippet_rel(s)} (no note links or embeds it)")
+    for path, note in index.notes.items():  # [[x.py]] to no snippet: not a reference, broken
+        for link in note.links:
+            res = index.resolve(link.target, path)
+            if res.kind == "unresolved" and link.target.lower().endswith(".py"):
+                lines.append(f"broken    {docs}/{path}:{link.line}: [[{link.target}]] names no snippet in "
+                             f"{engine.snippets_dir.name}/")
+                problems += 1
     for r in refs:
-        s = engine.snippets.get(r.name)
-        where = f"{args.docs}/{r.note}:{r.line}"
-        if s is None:
-            lines.append(f"broken    {where}: [[{r.name}]] names no snippet in {engine.snippets_dir.name}/")
-            problems += 1
-        elif r.cell and s.cell(r.cell) is None:
+        s = engine.snippets.get(r.name.rsplit("/", 1)[-1])
+        if s is not None and r.cell and s.cell(r.cell) is None:
             titles = ", ".join(c.title for c in s.code_cells if c.title)
-            lines.append(f"broken    {where}: {r.name} has no cell titled {r.cell!r} (titles: {titles})")
+            lines.append(f"broken    {docs}/{r.note}:{r.line}: {r.name} has no cell titled {r.cell!r} (titles: {titles})")
             problems += 1
+    # Everything the build reports about the notes, from the same index and renderer.
+    found = sorted(file_problems + vault_problems(index, engine), key=lambda p: (p.note, p.line))
+    for problem in found:
+        lines.append(f"{problem.level:<9} {docs}/{problem}")
+    problems += sum(problem.level in ("error", "cycle", "depth", "invalid") for problem in found)
     print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
-    print(f"kbgen check: {len(engine.snippets)} snippets, {len(refs)} references, {problems} problem(s)")
+    from kbgen.site.prose import uncited_report
+
+    uncited = uncited_report({path: note.source for path, note in index.notes.items()}, docs)
+    print("\n".join(uncited + [f"kbgen check: {len(uncited)} number(s) in prose neither bound nor cited "
+                                "(a report, not a failure)"]))
+    print(f"kbgen check: {len(engine.snippets)} snippets, {len(index.notes)} notes, {len(refs)} snippet references, "
+          f"{len(found)} vault problem(s), {problems} problem(s)")
     return 1 if problems else 0
+
+
+def _vault_index(args: argparse.Namespace, engine):  # -> (VaultIndex, docs folder as written, [Problem])
+    """The vault index exactly as ``mkdocs build`` makes it: the project's ``mkdocs.yml`` (its
+    docs_dir, exclusions and toc slugify) when there is one, else ``--docs`` with kbgen's defaults."""
+    from kbgen.vault.index import VaultIndex
+
+    config_file = Path(args.root, "mkdocs.yml")
+    if config_file.is_file():
+        from mkdocs.config import load_config
+        from mkdocs.structure.files import get_files
+
+        from kbgen.plugin import KbgenPlugin, heading_slugify, read_vault_files
+
+        config = load_config(str(config_file))
+        kbgen = next((p for p in config.plugins.values() if isinstance(p, KbgenPlugin)), None)
+        if kbgen is not None and kbgen.config.markdown_defaults:
+            from kbgen.vault.slug import default_slugify
+
+            config.mdx_configs.setdefault("toc", {}).setdefault("slugify", default_slugify)
+        found = read_vault_files(get_files(config), *heading_slugify(config), docs_dir=config.docs_dir,
+                                 outside_symlinks=kbgen.config.outside_symlinks if kbgen else "follow")
+        docs = Path(config.docs_dir).resolve()
+        root = Path(args.root).resolve()
+        shown = docs.relative_to(root).as_posix() if docs.is_relative_to(root) else str(docs)
+        return VaultIndex(found.notes, found.attachments, engine), shown, found.problems
+    return VaultIndex.from_dir(Path(args.root, args.docs), snippets=engine), args.docs, []
 
 
 def main(argv: list[str] | None = None) -> int:

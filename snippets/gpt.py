@@ -16,6 +16,8 @@ import os
 import platform
 import time
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -27,6 +29,7 @@ from transformer_core.models import GPT, TransformerConfig
 from transformer_core.train import train_char_lm
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+KB_VALUES = {}  # values the notes bind into prose: {{gpt.py:key}}
 torch.manual_seed(0)
 
 # %% [markdown]
@@ -56,6 +59,8 @@ ax.legend()
 fig.tight_layout()
 plt.show()
 assert history[-1]["val_loss"] < history[0]["val_loss"] - 1.0  # it learned something
+KB_VALUES["toy_params"] = n_params
+KB_VALUES["toy_steps"] = 250
 
 # %% [markdown]
 # ## 温度采样
@@ -161,3 +166,11 @@ print(f"computed: GPT-1 {gpt1 / 1e8:.2f} x 10^8 (1.17亿 = 1.17 x 10^8), GPT-3 {
       f"= {gpt3 / 1e8:,.0f}亿; growth x{gpt3 / gpt1:,.0f}")
 assert abs(gpt1 / 117e6 - 1) < 0.05, gpt1
 assert 1e11 <= gpt3 < 1e12, gpt3  # 数千亿: hundreds of billions
+KB_VALUES["gpt1_params"] = gpt1
+KB_VALUES["gpt3_params"] = gpt3
+KB_VALUES["gpt1_to_gpt3_growth"] = round(gpt3 / gpt1)
+KB_VALUES["gpt1_to_gpt3_orders"] = round(math.log10(gpt3 / gpt1), 1)
+KB_VALUES["gpt1_within_5pct"] = bool(abs(gpt1 / 117e6 - 1) < 0.05)
+assert KB_VALUES["gpt1_within_5pct"]
+KB_VALUES["gpt3_hundreds_of_billions"] = bool(1e11 <= gpt3 < 1e12)
+assert KB_VALUES["gpt3_hundreds_of_billions"]

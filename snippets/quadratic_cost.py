@@ -56,6 +56,7 @@ def crossover(d: float, d_ff: float, against: str, causal: bool) -> float:
 # 代码对每种口径用二分法求出使二次项等于线性项的 $n$，再除以 $d$——结果与手推的 $4d, 6d, 8d, 12d$ 一致。
 
 # %% crossover
+KB_VALUES = {}  # values the notes bind into prose: {{quadratic_cost.py:key}}
 d, d_ff = 768.0, 4 * 768.0
 cases = [
     ("attention n^2 terms vs FFN", "ffn", False, 4),
@@ -74,6 +75,9 @@ for label, against, causal, expected in cases:
 print_table(_tbl)
 print("\nWith a general d_ff: n* = d_ff (vs FFN) and n* = 2d + d_ff (vs FFN + projections), doubled when causal.")
 assert abs(crossover(512, 1000, "ffn", False) - 1000) < 1e-3 and abs(crossover(512, 1000, "all", False) - 2024) < 1e-3
+# The d = 4096 example in the note: from 4d (vs FFN) to 12d (causal, vs the whole layer).
+KB_VALUES["crossover_4096_low"] = round(crossover(4096, 4 * 4096, "ffn", False))
+KB_VALUES["crossover_4096_high"] = round(crossover(4096, 4 * 4096, "all", True))
 
 # %% [markdown]
 # ## 各部分 FLOPs 随长度变化

@@ -21,6 +21,7 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
 # %% layernorm_demo
+KB_VALUES = {}  # values the notes bind into prose: {{residual_layernorm.py:key}}
 x = torch.tensor([[1.0, 2.0, 3.0, 6.0], [100.0, 200.0, 300.0, 600.0]])
 mu = x.mean(dim=-1, keepdim=True)
 var = x.var(dim=-1, unbiased=False, keepdim=True)  # LayerNorm uses the biased (1/d) variance
@@ -35,6 +36,10 @@ print(f"\n与 torch.nn.LayerNorm 的最大绝对误差: {diff:.1e}")
 print(f"归一化后每行的均值: {[round(t, 6) for t in manual.mean(-1).tolist()]}，方差: {[round(t, 4) for t in manual.var(-1, unbiased=False).tolist()]}")
 assert diff < 1e-5
 assert torch.allclose(manual[0], manual[1], atol=1e-4), "LayerNorm is invariant to rescaling its input"
+KB_VALUES["ln_example_std"] = round(var[0].item() ** 0.5, 2)
+KB_VALUES["ln_example_out"] = ", ".join(f"{t:.2f}" for t in manual[0].tolist())
+KB_VALUES["ln_scale_invariant"] = bool(torch.allclose(manual[0], manual[1], atol=1e-4))
+assert KB_VALUES["ln_scale_invariant"]
 
 # %% gradient_norm
 depth, width, batch = 50, 64, 128
@@ -87,9 +92,11 @@ for m in modes:
     print(f"{m:<20} {g[0]:>10.2e} {g[depth // 2 - 1]:>10.2e} {g[-1]:>10.2e} {g[0] / g[-1]:>10.2e}")
 # Checked claims: without residuals the gradient at the first block is orders of magnitude smaller
 # than at the last one (vanishing); with residuals it stays within the same order of magnitude.
-assert grads["plain"][0] / grads["plain"][-1] < 1e-3
-for m in modes[1:]:
-    assert 0.1 < grads[m][0] / grads[m][-1] < 100
+KB_VALUES["plain_first_over_last"] = float(f"{grads['plain'][0] / grads['plain'][-1]:.1e}")
+KB_VALUES["plain_gradient_vanishes"] = bool(grads["plain"][0] / grads["plain"][-1] < 1e-3)
+KB_VALUES["residual_gradient_same_order"] = bool(all(0.1 < grads[m][0] / grads[m][-1] < 100 for m in modes[1:]))
+assert KB_VALUES["plain_gradient_vanishes"]
+assert KB_VALUES["residual_gradient_same_order"]
 
 # %% pre_vs_post
 class Stack(nn.Module):
@@ -153,5 +160,9 @@ for lr in lrs:
 print("（随机猜测的损失为 ln 10 ≈ 2.303；数字越低越好）")
 # Checked claim: at the high learning rate without warm-up, pre-LN trains clearly better than
 # post-LN; at the low learning rate the two are close.
-assert final[(1.5e-2, True)] < final[(1.5e-2, False)] - 0.2
-assert abs(final[(2e-3, True)] - final[(2e-3, False)]) < 0.15
+KB_VALUES["post_ln_loss_high_lr"] = round(final[(1.5e-2, False)], 2)
+KB_VALUES["pre_ln_loss_high_lr"] = round(final[(1.5e-2, True)], 2)
+KB_VALUES["pre_ln_better_at_high_lr"] = bool(final[(1.5e-2, True)] < final[(1.5e-2, False)] - 0.2)
+KB_VALUES["close_at_low_lr"] = bool(abs(final[(2e-3, True)] - final[(2e-3, False)]) < 0.15)
+assert KB_VALUES["pre_ln_better_at_high_lr"]
+assert KB_VALUES["close_at_low_lr"]

@@ -18,10 +18,12 @@ import torch
 from matplotlib.font_manager import FontProperties
 
 from transformer_core.attention import scaled_dot_product_attention
+from transformer_core.report import print_table
 from transformer_core.tokenizer import CharTokenizer
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+KB_VALUES = {}  # values the notes bind into prose: {{self_attention.py:key}}
 
 CJK_FONT_FILE = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
@@ -30,7 +32,7 @@ def token_labels(tokens: list[str]) -> tuple[list[str], FontProperties | None]:
     """Tick labels for the tokens: the characters when a CJK font is installed, else 'index:codepoint'."""
     if CJK_FONT_FILE.exists():
         return tokens, FontProperties(fname=str(CJK_FONT_FILE))
-    return [f"{i}:U+{ord(c):04X}" for i, c in enumerate(tokens)], None
+    return [f"{i}:" + "+".join(f"U{ord(c):04X}" for c in t) for i, t in enumerate(tokens)], None
 
 
 def show(name: str, m: torch.Tensor, rows: list[str], cols: list[str] | None = None) -> None:
@@ -89,27 +91,229 @@ diff = max((lib_out[0, 0] - out).abs().max().item(), (lib_w[0, 0] - weights).abs
 print(f"\n与 transformer_core.attention.scaled_dot_product_attention 的最大绝对误差: {diff:.2e}")
 assert torch.allclose(row_sums, torch.ones(n), atol=1e-6), "softmax rows must sum to 1"
 assert diff < 1e-6, "hand-written attention must match transformer_core"
+KB_VALUES["rows_sum_to_one"] = bool(torch.allclose(row_sums, torch.ones(n), atol=1e-6))
+assert KB_VALUES["rows_sum_to_one"], "rows_sum_to_one"
+KB_VALUES["matches_library"] = bool(diff < 1e-6)
+assert KB_VALUES["matches_library"], "matches_library"
+# The two-key example worked by hand in the note: scaled scores [2, 1] -> softmax.
+two_key = torch.softmax(torch.tensor([2.0, 1.0]), dim=-1)
+KB_VALUES["two_key_w1"] = round(two_key[0].item(), 2)
+KB_VALUES["two_key_w2"] = round(two_key[1].item(), 2)
 
 # %% heatmap
 labels, font = token_labels(chars)
 # Second panel: the same weights with a causal mask (GPT-style: no peeking at later characters).
 _, causal_w = scaled_dot_product_attention(Q[None, None], K[None, None], V[None, None], causal=True)
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
-for ax, w, title in [(axes[0], weights, "bidirectional (no mask)"), (axes[1], causal_w[0, 0], "causal mask")]:
+for ax, w, title in [(axes[0], weights, "双向（不加掩码，bidirectional）"), (axes[1], causal_w[0, 0], "因果掩码（causal mask）")]:
     im = ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(n), labels, fontproperties=font)
     ax.set_yticks(range(n), labels, fontproperties=font)
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query")
+    ax.set_xlabel("键（key，被关注的字）")
+    ax.set_ylabel("查询（query）")
     ax.set_title(title)
     for i in range(n):
         for j in range(n):
             ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if w[i, j] < 0.5 else "black")
-fig.colorbar(im, ax=axes, shrink=0.8, label="attention weight")
-fig.suptitle("Self-attention weights, one row per query character")
+fig.colorbar(im, ax=axes, shrink=0.8, label="注意力权重（attention weight）")
+fig.suptitle("自注意力权重：每行是一个查询字（随机、未训练的投影）")
 plt.show()
-assert torch.all(causal_w[0, 0].triu(diagonal=1) == 0), "causal mask must zero the future"
+KB_VALUES["causal_hides_future"] = bool(torch.all(causal_w[0, 0].triu(diagonal=1) == 0))
+assert KB_VALUES["causal_hides_future"], "causal mask must zero the future"
+
+# %% [markdown]
+# ## 一个查询的完整路径
+#
+# 取上面那句话里的一个查询字，把它走过的四步画出来：与每个键的点积 $q\cdot k_j$ → 除以 $\sqrt{d_k}$ →
+# softmax 得到权重 → 按权重把各个 $v_j$ 加起来。图中的数字就是上面那次计算里的真实数值。
+
+# %% query_path
+qi = 1  # the query character (the second one)
+raw_row, scaled_row, weight_row = scores[qi], scaled[qi], weights[qi]
+contrib = weight_row[:, None] * V  # [n, d_k]: what each value contributes to the output
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), constrained_layout=True)
+xs = range(n)
+for ax, row, title, fmt in [(axes[0], raw_row, f"① 点积 q·k（查询“{chars[qi]}”）", "{:.2f}"),
+                            (axes[1], scaled_row, f"② 除以 √d_k = {math.sqrt(d_k):.0f}", "{:.2f}"),
+                            (axes[2], weight_row, "③ softmax：权重（和为 1）", "{:.2f}")]:
+    bars = ax.bar(xs, row.numpy(), color=["tab:orange" if j == qi else "tab:blue" for j in xs])
+    ax.bar_label(bars, [fmt.format(v) for v in row.tolist()], fontsize=7)
+    ax.set_xticks(list(xs), labels, fontproperties=font)
+    ax.set_xlabel("键（key）")
+    ax.set_title(title, fontsize=10)
+    ax.axhline(0, color="gray", lw=0.5)
+bottom = torch.zeros(d_k)
+pos_bottom, neg_bottom = torch.zeros(d_k), torch.zeros(d_k)
+for j in xs:
+    c = contrib[j]
+    base = torch.where(c >= 0, pos_bottom, neg_bottom)
+    axes[3].bar(range(d_k), c.numpy(), bottom=base.numpy(), label=f"{weight_row[j]:.2f}·v[{j}]")
+    pos_bottom += c.clamp_min(0)
+    neg_bottom += c.clamp_max(0)
+axes[3].plot(range(d_k), out[qi].numpy(), "k_", ms=28, mew=2, label="输出 o = Σ A·v")
+for m in range(d_k):
+    axes[3].annotate(f"{out[qi, m].item():.3f}", (m, out[qi, m].item()), textcoords="offset points", xytext=(0, 6),
+                     ha="center", fontsize=8)
+axes[3].set_xticks(range(d_k), [f"维 {m}" for m in range(d_k)])
+axes[3].set_title("④ 加权求和：各个 v 的贡献叠起来", fontsize=10)
+axes[3].legend(fontsize=6, ncol=2)
+fig.suptitle("一个查询走过的四步（真实数值，来自上面的计算）")
+plt.show()
+print(f"查询“{chars[qi]}”：权重最大的是“{chars[int(weight_row.argmax())]}”（{weight_row.max().item():.1%}）；"
+      f"输出 = {[round(x, 3) for x in out[qi].tolist()]}")
+assert torch.allclose(scaled_row, raw_row / math.sqrt(d_k))
+assert torch.allclose(weight_row, torch.softmax(scaled_row, dim=-1))
+assert torch.allclose(contrib.sum(0), out[qi], atol=1e-6), "the output is the weighted sum of the values"
+
+# %% [markdown]
+# ## 训练过的模型真的会找对“它”吗？
+#
+# 上面的权重来自随机矩阵。为了检验笔记里“训练好的模型会把权重分给正确的名词”这句话，这里现场训练一个极小的模型，
+# 任务是合成的代词消解（pronoun resolution）：
+# “A 没有追上 B，因为它太累了”里的“它”是 A（追的一方累了），“……因为它太快了”里的“它”是 B（被追的一方太快）。
+# A、B 从同一组动物名词里随机抽取，所以只靠位置或词本身猜不出来，必须读完整句话。
+#
+# 模型：词嵌入 + 可学习位置嵌入 + 两层 `transformer_core.layers.EncoderLayer`（每层 1 个头，宽度 32）。
+# 第一层是**分句内的局部注意力**（每个词只看左右各 1 个邻居、不跨逗号），于是“它”在第一层读到紧跟其后的谓语“太累 / 太快”；
+# 第二层是普通的全句注意力。训练目标：在“它”的位置预测它指代的名词。
+# 四分之一的句子（名词、动词、形容词的组合）留作测试，训练时从没见过。
+
+# %% pronoun_task
+import itertools
+import time
+
+import torch.nn.functional as F
+from torch import nn
+
+from transformer_core.layers import EncoderLayer
+from transformer_core.positional import LearnedPositionalEmbedding
+
+ANIMALS = ["小猫", "小狗", "小兔", "小熊", "小马", "小鸡"]
+VERBS = [("没有", "追上"), ("没能", "赶上")]
+SUBJECT_ADJ = ["太累", "太慢"]  # the chaser is the one who failed: 它 = A
+OBJECT_ADJ = ["太快", "太远"]  # the chased one got away: 它 = B
+WORDS = ANIMALS + ["没有", "没能", "追上", "赶上", "，", "因为", "它", "了"] + SUBJECT_ADJ + OBJECT_ADJ
+word_id = {w: i for i, w in enumerate(WORDS)}
+A_POS, B_POS, PRON_POS, SEQ_LEN = 0, 3, 6, 9
+
+
+def pronoun_sentence(a: str, b: str, verb: tuple[str, str], adj: str) -> list[str]:
+    return [a, verb[0], verb[1], b, "，", "因为", "它", adj, "了"]
+
+
+def encode_sentences(items: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word ids [N, SEQ_LEN] and the referent's word id [N]."""
+    x = torch.tensor([[word_id[w] for w in pronoun_sentence(*it)] for it in items])
+    y = torch.tensor([word_id[it[0]] if it[3] in SUBJECT_ADJ else word_id[it[1]] for it in items])
+    return x, y
+
+
+positions = torch.arange(SEQ_LEN)
+clause = (positions >= 4).long()  # 0: "A 没有 追上 B", 1: "，因为 它 太X 了"
+LOCAL_MASK = (clause[:, None] == clause[None, :]) & ((positions[:, None] - positions[None, :]).abs() <= 1)
+
+
+class PronounModel(nn.Module):
+    """Embeddings + 2 EncoderLayers (local, then full attention); predicts the referent at 它. ids [B, L] -> logits [B, V]."""
+
+    def __init__(self, d_model: int = 32) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(WORDS), d_model)
+        self.pos = LearnedPositionalEmbedding(SEQ_LEN, d_model)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, 1, 2 * d_model, norm_first=True) for _ in range(2))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, len(WORDS))
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h, weights = self.pos(self.embed(ids)), []
+        for i, layer in enumerate(self.layers):
+            h = layer(h, mask=LOCAL_MASK if i == 0 else None, need_weights=True)
+            weights.append(layer.last_self_weights[:, 0])  # [B, L, L], the single head
+        return self.head(self.norm(h[:, PRON_POS])), weights
+
+
+def referent_stats(model: PronounModel, items: list[tuple]) -> tuple[float, float, torch.Tensor]:
+    """(fraction of sentences whose last-layer 它 row weighs the referent above the other noun, accuracy, weights)."""
+    x, y = encode_sentences(items)
+    with torch.no_grad():
+        logits, weights = model(x)
+    row = weights[-1][:, PRON_POS]  # [N, L]
+    subject = torch.tensor([it[3] in SUBJECT_ADJ for it in items])
+    right = torch.where(subject, row[:, A_POS], row[:, B_POS])
+    wrong = torch.where(subject, row[:, B_POS], row[:, A_POS])
+    return (right > wrong).float().mean().item(), (logits.argmax(-1) == y).float().mean().item(), weights[-1]
+
+
+items = [(a, b, v, adj) for a in ANIMALS for b in ANIMALS if a != b for v in VERBS for adj in SUBJECT_ADJ + OBJECT_ADJ]
+order = torch.randperm(len(items), generator=torch.Generator().manual_seed(0)).tolist()
+test_items = [items[i] for i in order[: len(items) // 4]]
+train_items = [items[i] for i in order[len(items) // 4 :]]
+
+torch.set_num_threads(1)  # tiny matrices: one thread is faster than two fighting over a busy machine
+torch.manual_seed(0)
+untrained = PronounModel()
+trained = PronounModel()
+trained.load_state_dict(untrained.state_dict())  # same starting point: only training differs
+opt = torch.optim.Adam(trained.parameters(), lr=3e-3)
+x_train, y_train = encode_sentences(train_items)
+batch_gen = torch.Generator().manual_seed(0)
+start = time.perf_counter()
+for step in range(400):
+    idx = torch.randint(0, len(train_items), (64,), generator=batch_gen)
+    loss = F.cross_entropy(trained(x_train[idx])[0], y_train[idx])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+train_seconds = time.perf_counter() - start
+
+frac_untrained, acc_untrained, _ = referent_stats(untrained, test_items)
+frac_trained, acc_trained, test_weights = referent_stats(trained, test_items)
+print(f"句子：{len(items)} 个（训练 {len(train_items)}，测试 {len(test_items)}）；模型参数 {sum(p.numel() for p in trained.parameters()):,} 个；"
+      f"训练 400 步，最终训练损失 {loss.item():.4f}，用时 {train_seconds:.1f} 秒")
+_tbl = ["| 模型 | 测试句上“它”答对的比例 | 第二层“它”那一行：正确名词的权重 > 另一个名词的比例 |",
+        f"| 未训练（随机初始化） | {acc_untrained:.0%} | {frac_untrained:.0%} |",
+        f"| 训练后 | {acc_trained:.0%} | {frac_trained:.0%} |"]
+print_table(_tbl)
+
+KB_VALUES["pronoun_n_test"] = len(test_items)
+KB_VALUES["pronoun_frac_trained"] = round(frac_trained, 3)
+KB_VALUES["pronoun_frac_untrained"] = round(frac_untrained, 3)
+KB_VALUES["pronoun_acc_trained"] = round(acc_trained, 3)
+# Claim: the trained head weighs the correct referent above the other noun for most test sentences,
+# while the untrained one is at chance.
+KB_VALUES["trained_head_finds_referent"] = bool(frac_trained > 0.9 and frac_untrained < 0.75)
+assert KB_VALUES["trained_head_finds_referent"], (frac_trained, frac_untrained)
+assert acc_trained > 0.9, acc_trained
+
+# %% pronoun_heatmap
+examples = [("小猫", "小狗", VERBS[0], "太累"), ("小猫", "小狗", VERBS[0], "太快")]
+fig, axes = plt.subplots(2, 2, figsize=(10, 8.4), constrained_layout=True)
+for col, ex in enumerate(examples):
+    x_ex, _ = encode_sentences([ex])
+    words = pronoun_sentence(*ex)
+    word_labels, word_font = token_labels(words)
+    for row_i, (model, name) in enumerate([(untrained, "未训练"), (trained, "训练后")]):
+        with torch.no_grad():
+            logits, ws = model(x_ex)
+        w = ws[-1][0]
+        ax = axes[row_i, col]
+        ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(SEQ_LEN), word_labels, fontproperties=word_font, fontsize=8)
+        ax.set_yticks(range(SEQ_LEN), word_labels, fontproperties=word_font, fontsize=8)
+        ax.add_patch(plt.Rectangle((-0.5, PRON_POS - 0.5), SEQ_LEN, 1, fill=False, ec="red", lw=2))
+        guess = WORDS[int(logits.argmax())]
+        ax.set_title(f"{name}：“{''.join(words)}”\n“它”→ 预测 {guess}", fontsize=10, fontproperties=word_font)
+        ax.set_xlabel("键（被关注的词）")
+        ax.set_ylabel("查询")
+fig.suptitle("第二层注意力：红框是“它”那一行（上：未训练；下：训练后）")
+plt.show()
+for ex in examples:
+    x_ex, _ = encode_sentences([ex])
+    with torch.no_grad():
+        _, ws = trained(x_ex)
+    row = ws[-1][0, PRON_POS]
+    print(f"{''.join(pronoun_sentence(*ex))}：“它”给 {ex[0]} {row[A_POS]:.0%}，给 {ex[1]} {row[B_POS]:.0%}")
 
 # %% [markdown]
 # ## 为什么除以 √d_k
@@ -136,39 +340,53 @@ for d in dims:
         rows.append(dict(d_k=d, scaled=scaled_flag, std=s.std().item(), entropy=entropy,
                          max_w=p.max(-1).values.mean().item(), jac=jac_norm))
 
-print("raw = 不缩放 QK^T，scaled = 缩放 QK^T/sqrt(d_k)；H = softmax 的熵，max_w = 最大权重，grad = softmax 雅可比范数")
-print(f"{'d_k':>5} | {'std raw':>8} {'scaled':>7} | {'H raw':>6} {'scaled':>7} | {'max_w raw':>9} {'scaled':>7} | {'grad raw':>8} {'scaled':>7}")
+print("raw = 不缩放 QK^T，scaled = 缩放 QK^T/√d_k；熵 H 越大越分散；梯度 = softmax 雅可比矩阵的范数")
+_tbl = ["| d_k | 分数标准差 raw | scaled | 熵 H raw | scaled | 最大权重 raw | scaled | 梯度 raw | scaled |"]
 for d in dims:
     u = next(r for r in rows if r["d_k"] == d and not r["scaled"])
     s = next(r for r in rows if r["d_k"] == d and r["scaled"])
-    print(f"{d:>5} | {u['std']:>8.2f} {s['std']:>7.2f} | {u['entropy']:>6.3f} {s['entropy']:>7.3f} | "
-          f"{u['max_w']:>9.3f} {s['max_w']:>7.3f} | {u['jac']:>8.4f} {s['jac']:>7.4f}")
+    _tbl.append(f"| {d} | {u['std']:.2f} | {s['std']:.2f} | {u['entropy']:.3f} | {s['entropy']:.3f} | "
+                f"{u['max_w']:.3f} | {s['max_w']:.3f} | {u['jac']:.4f} | {s['jac']:.4f} |")
+print_table(_tbl)
 print(f"(熵的最大值 ln {n_keys} = {math.log(n_keys):.3f}，即完全平均分配)")
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
-for key, ax, title in [("entropy", axes[0], "softmax entropy (nats)"),
-                       ("max_w", axes[1], "largest attention weight"),
-                       ("jac", axes[2], "softmax Jacobian norm (gradient)")]:
-    for flag, style, name in [(False, "o-", "no scaling: QK^T"), (True, "s-", "scaled: QK^T / sqrt(d_k)")]:
+for key, ax, title in [("entropy", axes[0], "softmax 的熵（entropy，nats）"),
+                       ("max_w", axes[1], "最大的注意力权重"),
+                       ("jac", axes[2], "softmax 雅可比范数（梯度大小）")]:
+    for flag, style, name in [(False, "o-", "不缩放：QK^T"), (True, "s-", "缩放：QK^T / √d_k")]:
         ax.plot(dims, [r[key] for r in rows if r["scaled"] == flag], style, label=name)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("d_k")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-axes[0].axhline(math.log(n_keys), color="gray", ls=":", label=f"uniform = ln {n_keys}")
+axes[0].axhline(math.log(n_keys), color="gray", ls=":", label=f"完全平均 = ln {n_keys}")
 axes[0].legend(fontsize=8)
-fig.suptitle(f"Why divide by sqrt(d_k): {n_keys} keys, q,k ~ N(0, I)")
+fig.suptitle(f"为什么除以 √d_k：{n_keys} 个键，q、k ~ N(0, I)")
 plt.show()
 
 # Checked claims: unscaled score std grows like sqrt(d_k); scaled std stays ~1; without scaling
 # softmax saturates (entropy collapses, gradients vanish) as d_k grows, with scaling it does not.
+std_ok = []
 for d in dims:
     u = next(r for r in rows if r["d_k"] == d and not r["scaled"])
     s = next(r for r in rows if r["d_k"] == d and r["scaled"])
-    assert abs(u["std"] / math.sqrt(d) - 1) < 0.1 and abs(s["std"] - 1) < 0.1
+    std_ok.append(abs(u["std"] / math.sqrt(d) - 1) < 0.1 and abs(s["std"] - 1) < 0.1)
 big_u = next(r for r in rows if r["d_k"] == 512 and not r["scaled"])
 big_s = next(r for r in rows if r["d_k"] == 512 and r["scaled"])
-assert big_u["entropy"] < 0.25 * big_s["entropy"] and big_u["max_w"] > 0.8
-assert big_u["jac"] < 0.5 * big_s["jac"]
 scaled_entropies = [r["entropy"] for r in rows if r["scaled"]]
-assert max(scaled_entropies) - min(scaled_entropies) < 0.1, "scaled entropy should not depend on d_k"
+# Unscaled scores have std ~ sqrt(d_k), scaled ones ~1, at every d_k.
+KB_VALUES["scaled_std_near_one"] = bool(all(std_ok))
+# Without scaling softmax saturates at large d_k: entropy collapses, one weight dominates, gradients shrink.
+KB_VALUES["unscaled_softmax_saturates"] = bool(big_u["entropy"] < 0.25 * big_s["entropy"] and big_u["max_w"] > 0.8
+                                               and big_u["jac"] < 0.5 * big_s["jac"])
+# With scaling the entropy does not depend on d_k.
+KB_VALUES["scaled_entropy_flat"] = bool(max(scaled_entropies) - min(scaled_entropies) < 0.1)
+assert KB_VALUES["scaled_std_near_one"]
+assert KB_VALUES["unscaled_softmax_saturates"]
+assert KB_VALUES["scaled_entropy_flat"], "scaled entropy should not depend on d_k"
+KB_VALUES["unscaled_entropy_512"] = round(big_u["entropy"], 3)
+KB_VALUES["scaled_entropy_512"] = round(big_s["entropy"], 3)
+KB_VALUES["unscaled_maxw_512"] = round(big_u["max_w"], 3)
+# Typical score size sqrt(64) = 8; two scores 16 apart give a softmax ratio e^16.
+KB_VALUES["e16"] = round(math.exp(16), -5)

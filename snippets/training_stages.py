@@ -28,6 +28,7 @@ from transformer_core.train import train_char_lm
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+KB_VALUES = {}  # values the notes bind into prose: {{training_stages.py:key}}
 
 CFG = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128,
                         positional="learned", activation="gelu", norm_first=True)
@@ -49,14 +50,29 @@ torch.manual_seed(0)
 untrained = GPT(base.cfg).eval()  # same shape as the base model, random weights
 n_params = sum(p.numel() for p in base.parameters())
 
-print(f"corpus: {len(corpus)} characters, vocabulary: {tok.vocab_size} characters, model: {n_params:,} parameters")
-print(f"pre-training: {PRETRAIN_STEPS} steps, loss {pt_history[0]['loss']:.2f} -> {pt_history[-1]['loss']:.2f} "
-      f"(validation {pt_history[-1]['val_loss']:.2f}, perplexity {math.exp(pt_history[-1]['val_loss']):.1f})")
+print(f"语料：{len(corpus):,} 个字符，词表：{tok.vocab_size} 个字符，模型：{n_params:,} 个参数")
+print(f"预训练（pre-training）：{PRETRAIN_STEPS} 步，损失 {pt_history[0]['loss']:.2f} → {pt_history[-1]['loss']:.2f}"
+      f"（验证损失 {pt_history[-1]['val_loss']:.2f}，困惑度 perplexity {math.exp(pt_history[-1]['val_loss']):.1f}）")
 assert pt_history[-1]["val_loss"] < pt_history[0]["val_loss"] - 1.0, "pre-training should lower the validation loss"
+# Scale against GPT-3 (Brown et al. 2020, Table D.1: 175B parameters, 3.14e23 training FLOPs).
+GPT3_PARAMS, GPT3_FLOPS = 175e9, 3.14e23
+toy_tokens = PRETRAIN_STEPS * 16 * 48  # steps x batch x block
+toy_flops = 6 * n_params * toy_tokens  # C ~ 6ND (forward 2ND + backward 4ND)
+orders_params = math.log10(GPT3_PARAMS / n_params)
+orders_flops = math.log10(GPT3_FLOPS / toy_flops)
+print(f"训练算力（training compute）≈ 6·N·D = 6 × {n_params:,} × {toy_tokens:,} token ≈ {toy_flops:.2e} FLOPs；"
+      f"GPT-3：{GPT3_FLOPS:.2e} FLOPs，相差约 {orders_flops:.1f} 个数量级；参数量相差约 {orders_params:.1f} 个数量级")
+KB_VALUES["n_params"] = n_params
+KB_VALUES["pretrain_steps"] = PRETRAIN_STEPS
+KB_VALUES["toy_flops"] = float(f"{toy_flops:.2e}")
+KB_VALUES["orders_flops"] = round(orders_flops)
+KB_VALUES["orders_params"] = round(orders_params)
+KB_VALUES["pretrain_lowers_val_loss"] = bool(pt_history[-1]["val_loss"] < pt_history[0]["val_loss"] - 1.0)
+assert KB_VALUES["pretrain_lowers_val_loss"], "pretrain_lowers_val_loss"
 for prompt in ["模型", "训练"]:
     print(f"\n续写「{prompt}」")
-    print(f"  训练前（random weights）: {complete(untrained, tok, prompt, 30)!r}")
-    print(f"  预训练后（base model）  : {complete(base, tok, prompt, 30)!r}")
+    print(f"  训练前（随机权重）: {complete(untrained, tok, prompt, 30)!r}")
+    print(f"  预训练后（基座模型）: {complete(base, tok, prompt, 30)!r}")
 
 # %% sft_data
 # Instruction pairs written for this demo. The first six questions also appear twice with an evasive
@@ -91,8 +107,11 @@ def fmt_prompt(q: str) -> str:
 sft_pairs = [(fmt_prompt(q), a + "\n") for q, a in QA] + [(fmt_prompt(q), EVASIVE + "\n") for q in DPO_QUESTIONS] * 2
 unknown = sorted({c for p, a in sft_pairs for c in p + a if c not in tok.stoi})
 assert not unknown, f"characters outside the pre-training vocabulary: {unknown}"
-print(f"SFT dataset: {len(sft_pairs)} examples ({len(QA)} good answers + {2 * len(DPO_QUESTIONS)} evasive answers, "
-      f"two for each of {len(DPO_QUESTIONS)} questions)")
+KB_VALUES["sft_examples"] = len(sft_pairs)
+KB_VALUES["sft_good"] = len(QA)
+KB_VALUES["dpo_pairs"] = len(DPO_QUESTIONS)
+print(f"SFT 数据：{len(sft_pairs)} 条（{len(QA)} 条好回答 + {2 * len(DPO_QUESTIONS)} 条敷衍回答，"
+      f"{len(DPO_QUESTIONS)} 个问题各两条）")
 for p, a in sft_pairs[:3] + sft_pairs[-1:]:
     print("  " + (p + a).replace("\n", " ⏎ "))
 
@@ -131,12 +150,12 @@ for step in range(SFT_STEPS):
     opt.step()
     sft_history.append(dict(step=step, loss=loss.item()))
 sft_model.eval()
-print(f"SFT: {SFT_STEPS} full-batch steps on the answers only, loss {sft_history[0]['loss']:.2f} -> {sft_history[-1]['loss']:.2f}")
+print(f"SFT：{SFT_STEPS} 步全批量训练，只在回答部分计算损失，损失 {sft_history[0]['loss']:.2f} → {sft_history[-1]['loss']:.2f}")
 assert sft_history[-1]["loss"] < 0.5 * sft_history[0]["loss"]
 for q in ["什么是梯度下降", "什么是掩码"]:
     print(f"\n{fmt_prompt(q)!r}")
-    print(f"  base model: {complete(base, tok, fmt_prompt(q))!r}")
-    print(f"  SFT model : {complete(sft_model, tok, fmt_prompt(q))!r}")
+    print(f"  基座模型: {complete(base, tok, fmt_prompt(q))!r}")
+    print(f"  SFT 模型: {complete(sft_model, tok, fmt_prompt(q))!r}")
 
 # %% dpo
 BETA = 0.5
@@ -177,32 +196,37 @@ policy.eval()
 assert abs(dpo_history[0]["loss"] - math.log(2)) < 1e-4, "DPO starts at log 2 because policy == reference"
 
 before, after = chosen_minus_rejected(sft_model), chosen_minus_rejected(policy)
-print(f"DPO: beta={BETA}, {DPO_STEPS} steps, loss {dpo_history[0]['loss']:.3f} (= log 2) -> {dpo_history[-1]['loss']:.3f}")
-print("log p(chosen) - log p(rejected), SFT model -> DPO model:")
+print(f"DPO：beta={BETA}，{DPO_STEPS} 步，损失 {dpo_history[0]['loss']:.3f}（= log 2）→ {dpo_history[-1]['loss']:.3f}")
+print("log p(chosen) − log p(rejected)，SFT 模型 → DPO 模型：")
 for (q, (p, c, r)), b, a in zip(zip(DPO_QUESTIONS, prefs), before.tolist(), after.tolist()):
     print(f"  {q:<10} chosen={c.strip()!r:<18} rejected={r.strip()!r}  {b:+6.2f} -> {a:+6.2f}")
 acc_before, acc_after = (before > 0).float().mean().item(), (after > 0).float().mean().item()
-print(f"preference accuracy (chosen more likely than rejected): {acc_before:.0%} -> {acc_after:.0%}")
-assert acc_after > acc_before and after.mean() > before.mean(), "DPO should favour the chosen answers"
+print(f"偏好准确率（chosen 比 rejected 概率更高的比例）：{acc_before:.0%} → {acc_after:.0%}")
+KB_VALUES["pref_acc_before"] = round(acc_before, 3)
+KB_VALUES["pref_acc_after"] = round(acc_after, 3)
+KB_VALUES["dpo_raises_preference"] = bool(acc_after > acc_before and after.mean() > before.mean())
+KB_VALUES["dpo_starts_at_log2"] = bool(abs(dpo_history[0]["loss"] - math.log(2)) < 1e-4)
+assert KB_VALUES["dpo_starts_at_log2"], "dpo_starts_at_log2"
+assert KB_VALUES["dpo_raises_preference"], "DPO should favour the chosen answers"
 
 # %% loss_curves
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 steps = [h["step"] for h in pt_history]
-axes[0].plot(steps, [h["loss"] for h in pt_history], label="train")
-axes[0].plot(steps, [h["val_loss"] for h in pt_history], label="validation")
-axes[0].set(title="1. Pre-training (next-char cross-entropy)", xlabel="step", ylabel="loss")
+axes[0].plot(steps, [h["loss"] for h in pt_history], label="训练集")
+axes[0].plot(steps, [h["val_loss"] for h in pt_history], label="验证集")
+axes[0].set(title="1. 预训练（下一个字的交叉熵）", xlabel="步数（step）", ylabel="损失（loss）")
 axes[0].legend()
 axes[1].plot([h["step"] for h in sft_history], [h["loss"] for h in sft_history], color="tab:green")
-axes[1].set(title="2. SFT (cross-entropy on answers only)", xlabel="step", ylabel="loss")
-axes[2].plot([h["step"] for h in dpo_history], [h["loss"] for h in dpo_history], color="tab:red", label="DPO loss")
-axes[2].axhline(math.log(2), color="gray", ls="--", lw=1, label="log 2 (start)")
+axes[1].set(title="2. 监督微调 SFT（只算回答部分的交叉熵）", xlabel="步数（step）", ylabel="损失（loss）")
+axes[2].plot([h["step"] for h in dpo_history], [h["loss"] for h in dpo_history], color="tab:red", label="DPO 损失")
+axes[2].axhline(math.log(2), color="gray", ls="--", lw=1, label="log 2（起点）")
 ax2 = axes[2].twinx()
-ax2.plot([h["step"] for h in dpo_history], [h["accuracy"] for h in dpo_history], color="tab:purple", ls=":", label="pref. accuracy")
+ax2.plot([h["step"] for h in dpo_history], [h["accuracy"] for h in dpo_history], color="tab:purple", ls=":", label="偏好准确率")
 ax2.set_ylim(-0.05, 1.05)
-ax2.set_ylabel("preference accuracy")
-axes[2].set(title="3. Preference tuning (DPO)", xlabel="step", ylabel="loss")
+ax2.set_ylabel("偏好准确率（preference accuracy）")
+axes[2].set(title="3. 偏好对齐（DPO）", xlabel="步数（step）", ylabel="损失（loss）")
 axes[2].legend(loc="center right")
-fig.suptitle(f"Three training stages of one tiny char-level GPT ({n_params:,} parameters)")
+fig.suptitle(f"同一个迷你字符级 GPT 的三个训练阶段（{n_params:,} 个参数）")
 fig.tight_layout()
 plt.show()
 
@@ -210,5 +234,5 @@ plt.show()
 print("同一个提示，三个阶段的模型（贪心解码）：")
 for q in DPO_QUESTIONS[:3] + ["什么是提示词"]:
     print(f"\n{fmt_prompt(q)!r}")
-    for name, model in [("pre-trained", base), ("SFT", sft_model), ("SFT + DPO", policy)]:
+    for name, model in [("预训练", base), ("SFT", sft_model), ("SFT + DPO", policy)]:
         print(f"  {name:<12}: {complete(model, tok, fmt_prompt(q))!r}")

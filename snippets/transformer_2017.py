@@ -21,6 +21,7 @@ from transformer_core.data import BOS_ID, copy_task_batch
 from transformer_core.train import copy_task_accuracy, train_copy_task
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+KB_VALUES = {}  # values the notes bind into prose: {{transformer_2017.py:key}}
 torch.manual_seed(0)
 PAPER_NAMES = ["transformer-base", "transformer-big"]
 
@@ -29,7 +30,7 @@ PAPER_NAMES = ["transformer-base", "transformer-big"]
 # 超参数直接从预设配置（presets）中读出；$d_k = d_\text{model} / h$ 是每个头的维度。
 
 # %% config_table
-print(f"{'preset':<18}{'N (layers)':>11}{'d_model':>9}{'h (heads)':>10}{'d_k':>6}{'d_ff':>7}{'vocab':>8}{'dropout':>9}")
+print(f"{'配置（preset）':<14}{'层数 N':>9}{'d_model':>9}{'头数 h':>9}{'d_k':>6}{'d_ff':>7}{'词表':>8}{'dropout':>9}")
 for name in PAPER_NAMES:
     c = PRESETS[name]
     print(f"{name:<18}{c.n_layers:>11}{c.d_model:>9}{c.n_heads:>10}{c.d_model // c.n_heads:>6}{c.d_ff:>7}{c.vocab_size:>8}{c.dropout:>9}")
@@ -51,16 +52,17 @@ for name in PAPER_NAMES:
     ax.plot(steps, paper_lr(steps, d), label=f"{name} (d_model={d})")
 ax.axvline(4000, color="gray", ls="--", lw=1)
 ax.text(4500, ax.get_ylim()[1] * 0.9, "warmup = 4000 steps", color="gray")
-ax.set_xlabel("training step")
-ax.set_ylabel("learning rate")
-ax.set_title("Warmup then inverse-square-root decay (Vaswani et al. 2017)")
+ax.set_xlabel("训练步数（training step）")
+ax.set_ylabel("学习率（learning rate）")
+ax.set_title("先预热、再按步数平方根的倒数衰减（Vaswani 等 2017）")
 ax.legend()
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ## 训练一个迷你编码器-解码器：把数字串倒过来
-# 输入是 8 个随机数字，目标是把它们倒序输出（The Annotated Transformer 的玩具任务）。
+# 输入是 8 个随机数字，目标是把它们倒序输出。《The Annotated Transformer》的玩具任务是原样复制（copy）；
+# 倒序是它的一个变体，对齐图是反对角线，更容易看出交叉注意力在做什么。
 # 模型：2 层编码器 + 2 层解码器，宽度 64，4 个头；训练 300 步，固定随机种子。
 
 # %% train_reverse
@@ -68,19 +70,19 @@ LENGTH, VOCAB = 8, 12  # ids 0 = pad, 1 = BOS, 2..11 = the digits 0..9
 model, history = train_copy_task(length=LENGTH, vocab=VOCAB, steps=300, batch=64, d_model=64, n_heads=4,
                                  n_layers=2, d_ff=128, reverse=True, seed=0, log_every=10, device="cpu")
 n_params = sum(p.numel() for p in model.parameters())
-print(f"model: {n_params:,} parameters; final training loss {history[-1]['loss']:.4f}, "
+print(f"模型：{n_params:,} 个参数；最终训练损失 {history[-1]['loss']:.4f}，"
       f"teacher-forced token accuracy {history[-1]['accuracy']:.1%}")
 
 fig, ax1 = plt.subplots(figsize=(7, 3.2))
 ax1.plot([h["step"] for h in history], [h["loss"] for h in history], color="tab:blue")
 ax1.set_yscale("log")
-ax1.set_xlabel("step")
-ax1.set_ylabel("cross-entropy loss (log scale)", color="tab:blue")
+ax1.set_xlabel("步数（step）")
+ax1.set_ylabel("交叉熵损失（对数坐标）", color="tab:blue")
 ax2 = ax1.twinx()
 ax2.plot([h["step"] for h in history], [h["accuracy"] for h in history], color="tab:orange")
-ax2.set_ylabel("token accuracy", color="tab:orange")
+ax2.set_ylabel("逐词准确率（token accuracy）", color="tab:orange")
 ax2.set_ylim(0, 1.02)
-ax1.set_title("Encoder-decoder learning to reverse a sequence")
+ax1.set_title("编码器-解码器学习把数字串倒过来")
 fig.tight_layout()
 plt.show()
 
@@ -96,12 +98,14 @@ def show(ids: torch.Tensor) -> str:
 
 src, tgt = copy_task_batch(5, LENGTH, VOCAB, torch.Generator().manual_seed(42), reverse=True)
 out = model.greedy_decode(src, LENGTH + 1, BOS_ID)
-print(f"{'input':<18} {'expected (reversed)':<20} {'greedy output':<18} ok")
+print(f"{'输入':<16} {'期望（倒序）':<14} {'贪心解码输出':<12} 正确")
 for s, t, o in zip(src, tgt, out):
-    print(f"{show(s):<18} {show(t[1:]):<20} {show(o[1:]):<18} {'yes' if torch.equal(t, o) else 'NO'}")
+    print(f"{show(s):<18} {show(t[1:]):<20} {show(o[1:]):<18} {'是' if torch.equal(t, o) else '否'}")
 accuracy = copy_task_accuracy(model, LENGTH, VOCAB, batch=256, seed=1234, reverse=True)
-print(f"\ntoken accuracy of greedy decoding on 256 fresh sequences: {accuracy:.1%}")
+print(f"\n在 256 条新序列上，贪心解码的逐词准确率：{accuracy:.1%}")
 assert accuracy >= 0.95, accuracy
+KB_VALUES["reverse_accuracy"] = round(accuracy, 3)
+KB_VALUES["reverse_params"] = n_params
 
 # %% [markdown]
 # ## 交叉注意力图
@@ -128,15 +132,16 @@ for li, (ax, layer) in enumerate(zip(np.atleast_1d(axes), model.decoder)):
     ax.imshow(w, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(LENGTH), x_labels)
     ax.set_yticks(range(LENGTH), y_labels)
-    ax.set_xlabel("input (source) token")
-    ax.set_ylabel("decoder input -> predicts next")
-    ax.set_title(f"decoder layer {li + 1}: cross-attention")
+    ax.set_xlabel("输入（原文）位置的数字")
+    ax.set_ylabel("解码器输入 → 预测下一个")
+    ax.set_title(f"解码器第 {li + 1} 层：交叉注意力（各头平均）")
 fig.tight_layout()
 plt.show()
 
 last = model.decoder[-1].last_cross_weights[0].mean(0)
 hits = (last.argmax(-1) == torch.arange(LENGTH - 1, -1, -1)).float().mean().item()
-print(f"last layer: {hits:.0%} of output positions attend most to the mirrored input position")
+print(f"最后一层：{hits:.0%} 的输出位置把最大的注意力给了镜像位置的输入")
+KB_VALUES["mirror_hits"] = round(hits, 3)
 
 # %% [markdown]
 # ## 参数量：核对“约1亿参数”
@@ -145,28 +150,38 @@ print(f"last layer: {hits:.0%} of output positions attend most to the mirrored i
 # %% param_counts
 counts = {name: count_parameters(name) for name in PAPER_NAMES}
 components = ["embeddings", "attention", "ffn", "norms", "head", "other"]
-print(f"{'component':<12}" + "".join(f"{n:>20}" for n in PAPER_NAMES))
+print(f"{'组件':<10}" + "".join(f"{n:>20}" for n in PAPER_NAMES))
 for comp in components:
     print(f"{comp:<12}" + "".join(f"{counts[n].by_component.get(comp, 0):>20,}" for n in PAPER_NAMES))
-print(f"{'total':<12}" + "".join(f"{counts[n].total:>20,}" for n in PAPER_NAMES))
-print(f"{'paper':<12}" + "".join(f"{PAPER_COUNTS[n]:>20,.0f}" for n in PAPER_NAMES))
-print(f"{'difference':<12}" + "".join(f"{counts[n].total / PAPER_COUNTS[n] - 1:>+20.1%}" for n in PAPER_NAMES))
+print(f"{'合计':<10}" + "".join(f"{counts[n].total:>20,}" for n in PAPER_NAMES))
+print(f"{'论文':<10}" + "".join(f"{PAPER_COUNTS[n]:>20,.0f}" for n in PAPER_NAMES))
+print(f"{'差异':<10}" + "".join(f"{counts[n].total / PAPER_COUNTS[n] - 1:>+20.1%}" for n in PAPER_NAMES))
 
 # The layer stack alone, cross-checked against PyTorch's own nn.Transformer with the same shape.
 for name in PAPER_NAMES:
     c = PRESETS[name]
     with torch.device("meta"):
         ref = torch.nn.Transformer(d_model=c.d_model, nhead=c.n_heads, num_encoder_layers=c.n_layers,
-                                   num_decoder_layers=c.decoder_layers, dim_feedforward=c.d_ff)
+                                   num_decoder_layers=c.decoder_layers, dim_feedforward=c.d_ff,
+                                   batch_first=True)  # [B, L, d] like ours; also avoids nested-tensor warning
     ref_attn_ffn = sum(p.numel() for n, p in ref.named_parameters() if "attn" in n or "linear" in n)
     ours = counts[name].by_component["attention"] + counts[name].by_component["ffn"]
     print(f"{name}: attention + FFN = {ours:,}; torch.nn.Transformer attention + FFN = {ref_attn_ffn:,}")
     assert ours == ref_attn_ffn, (ours, ref_attn_ffn)
 
 base, big = counts["transformer-base"].total, counts["transformer-big"].total
-print(f"\nsource note: 约1亿参数 (about 100M).  computed: base {base / 1e6:.1f}M, big {big / 1e6:.1f}M "
-      f"(paper: {PAPER_COUNTS['transformer-base'] / 1e6:.0f}M, {PAPER_COUNTS['transformer-big'] / 1e6:.0f}M)")
+print(f"\n原始笔记：约1亿参数。计算结果：base {base / 1e6:.1f}M，big {big / 1e6:.1f}M "
+      f"（论文：{PAPER_COUNTS['transformer-base'] / 1e6:.0f}M、{PAPER_COUNTS['transformer-big'] / 1e6:.0f}M）")
 for name in PAPER_NAMES:
     assert abs(counts[name].total / PAPER_COUNTS[name] - 1) < 0.05, name
 assert 50e6 < base < 80e6, base  # "about 100M" is the order of magnitude: base is 0.5-0.8 x 10^8
 assert 150e6 < big < 250e6, big
+KB_VALUES["params_base"] = base
+KB_VALUES["params_big"] = big
+KB_VALUES["diff_base"] = round(base / PAPER_COUNTS["transformer-base"] - 1, 4)
+KB_VALUES["diff_big"] = round(big / PAPER_COUNTS["transformer-big"] - 1, 4)
+KB_VALUES["weights_mb_fp32_base"] = round(base * 4 / 1e6)
+KB_VALUES["within_5pct_of_paper"] = bool(all(abs(counts[n].total / PAPER_COUNTS[n] - 1) < 0.05 for n in PAPER_NAMES))
+assert KB_VALUES["within_5pct_of_paper"], "within_5pct_of_paper"
+KB_VALUES["about_1e8_is_order_only"] = bool(50e6 < base < 80e6 and 150e6 < big < 250e6)
+assert KB_VALUES["about_1e8_is_order_only"], "about_1e8_is_order_only"

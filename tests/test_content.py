@@ -7,6 +7,7 @@ notes of both content issues; the issue-5 notes get the stricter built-site chec
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -86,22 +87,58 @@ def _resolve(target: str, names: list[str]) -> str:
 # --- (1) every snippet runs as a plain script -------------------------------------------------
 
 
-def _run_plain(snippet: Path) -> tuple[subprocess.CompletedProcess, float]:
-    """``python snippets/<name>.py`` from the repository root, as a reader runs it."""
+# Runs a snippet as ``__main__`` (what ``python snippets/x.py`` does) and, when it finished,
+# writes the KB_VALUES it exported as JSON to the path in argv[2].
+_RUN_AND_DUMP = (
+    "import json, runpy, sys\n"
+    "g = runpy.run_path(sys.argv[1], run_name='__main__')\n"
+    "json.dump(g.get('KB_VALUES', {}), open(sys.argv[2], 'w', encoding='utf-8'))\n"
+)
+
+
+def _run_plain(snippet: Path, values_path: Path | None = None,
+               source: str | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """``python snippets/<name>.py`` from the repository root, as a reader runs it.
+
+    With ``values_path`` the run also leaves the snippet's ``KB_VALUES`` there as JSON; with
+    ``source`` that text runs instead of the file (a mutated copy, written next to it).
+    """
     # One BLAS/OpenMP thread per process: the runs go in parallel, one per core, and tiny
     # models train far slower when two processes each spin two threads on two cores.
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    path = f"snippets/{snippet.name}"
+    if source is not None:
+        mutated = snippet.with_name(f"_mutated_{os.getpid()}_{snippet.name}")
+        mutated.write_text(source, encoding="utf-8")
+        path = f"snippets/{mutated.name}"
+    cmd = [sys.executable, path] if values_path is None else [sys.executable, "-c", _RUN_AND_DUMP, path, str(values_path)]
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, f"snippets/{snippet.name}"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=SNIPPET_TIMEOUT_S)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S)
+    finally:
+        if source is not None:
+            mutated.unlink()
     return proc, time.perf_counter() - start
 
 
 @pytest.fixture(scope="module")
-def plain_runs() -> dict[str, tuple[subprocess.CompletedProcess, float]]:
-    """Every snippet run as a plain script, one process per core at a time."""
+def values_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kb_values")
+
+
+@pytest.fixture(scope="module")
+def plain_runs(values_dir: Path) -> dict[str, tuple[subprocess.CompletedProcess, float]]:
+    """Every snippet run as a plain script, one process per core at a time (KB_VALUES kept in ``values_dir``)."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return dict(zip((p.name for p in SNIPPETS), pool.map(_run_plain, SNIPPETS)))
+        runs = pool.map(lambda p: _run_plain(p, values_dir / f"{p.name}.json"), SNIPPETS)
+        return dict(zip((p.name for p in SNIPPETS), runs))
+
+
+@pytest.fixture(scope="module")
+def snippet_values(plain_runs, values_dir: Path) -> dict[str, dict]:  # noqa: ANN001
+    """``{"x.py": KB_VALUES}`` for every snippet that ran to the end."""
+    return {name: json.loads((values_dir / f"{name}.json").read_text(encoding="utf-8"))
+            for name in plain_runs if (values_dir / f"{name}.json").is_file()}
 
 
 @pytest.mark.slow
@@ -176,14 +213,14 @@ def _note_of_url(path: str) -> str:
 @pytest.mark.parametrize("note", ISSUE5_NOTES)
 def test_built_note_shows_snippet_output(built_site: Path, note: str) -> None:
     html = _page(built_site, note).read_text(encoding="utf-8")
-    assert "kbgen-figure" in html or "kbgen-output" in html, f"{note}: no snippet output in the built page"
-    assert "kbgen-error" not in html, f"{note}: a snippet error is shown in the page"
+    assert "kb-figure" in html or "kb-output" in html, f"{note}: no snippet output in the built page"
+    assert "kb-error" not in html, f"{note}: a snippet error is shown in the page"
 
 
 @pytest.mark.slow
 def test_no_unresolved_wikilinks_anywhere(built_site: Path) -> None:
     bad = [p.relative_to(built_site).as_posix() for p in built_site.rglob("*.html")
-           if "kbgen-unresolved" in p.read_text(encoding="utf-8")]
+           if "kb-unresolved" in p.read_text(encoding="utf-8")]
     assert not bad, f"unresolved wikilinks on: {bad}"
 
 
@@ -199,3 +236,170 @@ def test_learning_path_pages_link_every_issue5_note(built_site: Path) -> None:
                 linked.add(_note_of_url(url[len("http://site/"):]))
     missing = [n for n in ISSUE5_NOTES if n not in linked]
     assert not missing, f"learning-path pages do not link: {missing}"
+
+
+# --- (4) values bound into prose, claims, hand-typed numbers --------------------------------------
+
+BINDING = re.compile(r"\{\{\s*([\w.-]+\.py)\s*:\s*([A-Za-z_][\w]*)\s*(?:\|([^}]*))?\}\}")
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+EXPORT = re.compile(r"""KB_VALUES\[\s*["']([A-Za-z_]\w*)["']\s*\]\s*=(?!=)\s*(.*)""")
+
+
+def _prose(path: Path) -> str:
+    """A note's text without frontmatter and code (what the reader sees as prose)."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        text = "\n" * text[:end + 4].count("\n") + text[end + 4:] if end > 0 else text
+    return CODE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def _bindings() -> list[tuple[str, int, str, str, str | None]]:
+    """(note, line, snippet, key, format) for every ``{{x.py:key|fmt}}`` in the notes' prose."""
+    out = []
+    for path in sorted(DOCS.rglob("*.md")):
+        for lineno, line in enumerate(_prose(path).splitlines(), 1):
+            for m in BINDING.finditer(line):
+                out.append((path.relative_to(DOCS).as_posix(), lineno, m.group(1), m.group(2), m.group(3)))
+    return out
+
+
+def _exports(snippet: Path) -> dict[str, str]:
+    """``{key: right-hand side}`` of every ``KB_VALUES["key"] = ...`` in a snippet's source."""
+    return {m.group(1): m.group(2) for m in EXPORT.finditer(snippet.read_text(encoding="utf-8"))}
+
+
+def test_every_bound_value_is_exported_by_its_snippet() -> None:
+    """Static: each ``{{x.py:key}}`` names an existing snippet that assigns ``KB_VALUES["key"]``."""
+    missing = []
+    for note, line, snippet, key, _ in _bindings():
+        path = ROOT / "snippets" / snippet
+        if not path.is_file() or key not in _exports(path):
+            missing.append(f"{note}:{line}: {{{{{snippet}:{key}}}}}")
+    assert _bindings(), "no note binds a snippet value"
+    assert not missing, "values bound in notes that no snippet exports:\n" + "\n".join(missing)
+
+
+def test_every_exported_claim_is_asserted_in_its_snippet() -> None:
+    """Static: a bool export (a claim) is followed by ``assert KB_VALUES["key"]`` in the same snippet."""
+    unasserted = []
+    for path in SNIPPETS:
+        src = path.read_text(encoding="utf-8")
+        for key, rhs in _exports(path).items():
+            if rhs.startswith("bool(") or rhs.strip() in ("True", "False"):
+                assert rhs.strip() not in ("True", "False"), f"{path.name}: {key} is a hard-coded claim"
+                if not re.search(rf"""assert\s+(?:\w+\s+and\s+)*KB_VALUES\[["']{key}["']\]""", src):
+                    unasserted.append(f"{path.name}: {key}")
+    assert not unasserted, "claims exported without an assert:\n" + "\n".join(unasserted)
+
+
+def test_claims_cited_in_notes_are_bools() -> None:
+    """Static: a claim cited without a format is a bool export (so the page can mark it as checked)."""
+    wrong = []
+    for note, line, snippet, key, fmt in _bindings():
+        rhs = _exports(ROOT / "snippets" / snippet).get(key, "")
+        looks_like_claim = key.startswith(("is_", "has_")) or rhs.startswith("bool(")
+        if rhs.startswith("bool(") and fmt:
+            wrong.append(f"{note}:{line}: claim {key} formatted with {fmt!r}")
+        if looks_like_claim and not rhs.startswith("bool("):
+            wrong.append(f"{note}:{line}: {key} reads like a claim but is not a bool export")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_bound_values_exist_and_cited_claims_hold(snippet_values: dict[str, dict]) -> None:
+    """Every value a note binds was exported by the run; every cited bool claim is true."""
+    problems = []
+    for note, line, snippet, key, _ in _bindings():
+        values = snippet_values.get(snippet)
+        if values is None:
+            problems.append(f"{note}:{line}: {snippet} did not run to the end")
+        elif key not in values:
+            problems.append(f"{note}:{line}: {snippet} exported no {key!r}")
+        elif values[key] is False:
+            problems.append(f"{note}:{line}: claim {snippet}:{key} is false")
+    assert not problems, "\n".join(problems)
+
+
+def _renderings(value: object) -> set[str]:
+    """How a distinctive exported number would look if someone typed it into a note by hand."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return set()
+    if isinstance(value, int) or float(value).is_integer():
+        n = int(value)
+        return {f"{n:,}", str(n)} if abs(n) >= 100 else set()
+    text = repr(float(value))
+    if "e" in text:
+        return set()
+    digits = text.split(".")[1].rstrip("0")
+    if len(digits) < 2:  # 0.5, 2.0: too common to mean anything
+        return set()
+    return {text}
+
+
+def _number_tokens(text: str) -> set[str]:
+    """Numbers as written in prose: 12,345 / 12345 / 3.641 (not parts of longer numbers or identifiers)."""
+    return set(re.findall(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w,]|\.\d)|(?<![\w.,])\d+(?:\.\d+)?(?![\w.,]\d|\w)", text))
+
+
+@pytest.mark.slow
+def test_no_hand_typed_number_equals_an_exported_value(snippet_values: dict[str, dict]) -> None:
+    """A number in a note's prose that equals a value its snippets export must be bound, not typed."""
+    exported: dict[str, list[str]] = {}
+    for snippet, values in snippet_values.items():
+        for key, value in values.items():
+            for text in _renderings(value):
+                exported.setdefault(text, []).append(f"{snippet}:{key}")
+    typed = []
+    for path in sorted(DOCS.rglob("*.md")):
+        note = path.relative_to(DOCS).as_posix()
+        used = {m.group(1) for m in BINDING.finditer(path.read_text(encoding="utf-8"))}
+        for lineno, line in enumerate(_prose(path).splitlines(), 1):
+            if line.startswith("[^"):  # a footnote definition: a citation, not a computed number
+                continue
+            for token in _number_tokens(BINDING.sub(" ", line)):
+                sources = [s for s in exported.get(token, []) if s.split(":")[0] in used]
+                if sources:
+                    typed.append(f"{note}:{lineno}: {token} (bind {' or '.join(sources)})")
+    assert not typed, "hand-typed numbers that a snippet computes:\n" + "\n".join(typed)
+
+
+@pytest.mark.slow
+def test_scaling_experiment_shows_a_trend_beyond_seed_noise(snippet_values: dict[str, dict]) -> None:
+    values = snippet_values["scaling_laws.py"]
+    assert values["n_seeds"] >= 3 and values["n_sizes"] >= 4
+    assert values["bigger_is_better"] and values["diminishing_returns"] and values["alpha_positive_every_seed"]
+    assert values["val_loss_smallest"] - values["val_loss_largest"] > 10 * values["max_seed_std"]
+    assert values["corpus_kb"] == round(values["corpus_bytes"] / 1000) < 100  # "约 50 KB", not "几百 KB"
+
+
+@pytest.mark.slow
+def test_pronoun_demo_finds_the_referent(snippet_values: dict[str, dict]) -> None:
+    values = snippet_values["self_attention.py"]
+    assert values["trained_head_finds_referent"]
+    assert values["pronoun_frac_trained"] > 0.5 > values["pronoun_frac_untrained"] - 0.25
+    assert values["pronoun_n_test"] >= 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snippet, original, broken", [
+    ("self_attention.py", "frac_trained > 0.9 and", "frac_trained > 1.5 and"),
+    ("scaling_laws.py", "per_decade[-1] < 0.5 * per_decade[0]", "per_decade[-1] < 0.0 * per_decade[0]"),
+])
+def test_breaking_a_claim_fails_the_snippet(snippet: str, original: str, broken: str) -> None:
+    """Tightening a claim's threshold past what the output shows makes the snippet's assert fail."""
+    path = ROOT / "snippets" / snippet
+    source = path.read_text(encoding="utf-8")
+    assert source.count(original) == 1, f"{snippet}: the claim's condition changed; update this test"
+    proc, _ = _run_plain(path, source=source.replace(original, broken))
+    assert proc.returncode != 0 and "AssertionError" in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[p.name for p in SNIPPETS])
+def test_snippet_output_has_no_pytorch_warning(snippet: Path, plain_runs) -> None:  # noqa: ANN001
+    """A PyTorch warning in a snippet's output is a cause to fix (e.g. a layout mismatch), not noise."""
+    proc, _ = plain_runs[snippet.name]
+    torch_warnings = [line for line in proc.stderr.splitlines()
+                      if "Warning" in line and re.search(r"[/\\]torch[/\\]", line)]
+    assert not torch_warnings, f"{snippet.name}:\n" + "\n".join(torch_warnings)

@@ -103,7 +103,7 @@ def test_embed_cycle(bad_build) -> None:
     out, site, _ = bad_build
     one_message(out.stderr, "坏笔记/循环甲.md:9:", r"embed cycle")
     page = (site / "坏笔记/循环甲.html").read_text(encoding="utf-8")
-    assert page.count("CYCLE-A") >= 1 and "kbgen-unresolved" in page
+    assert page.count("CYCLE-A") >= 1 and "kb-unresolved" in page
 
 
 def test_paths_escaping_the_vault_or_snippets(bad_build) -> None:

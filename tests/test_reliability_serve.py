@@ -76,7 +76,7 @@ def test_serve_shows_snippet_errors_and_recovers(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}/index.html"
     try:
         page = wait_for(url, proc, "SERVE-BROKEN")
-        assert "kbgen-error" in page and "snippets/live.py:" in page
+        assert "kb-error" in page and "snippets/live.py:" in page
         time.sleep(1.5)  # let the watcher settle so the edit is seen as a change
         snippet.write_text(GOOD)
         wait_for(url, proc, "SERVE-OUTPUT-42")

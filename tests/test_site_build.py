@@ -1,4 +1,4 @@
-"""kbgen-site inside real MkDocs builds of small vaults: ``plugins: [kbgen]`` is enough."""
+"""kbgen-site inside real MkDocs builds of small vaults (kbgen adds kbgen-site; listing it only sets options)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ theme:
 plugins:
   - search
   - kbgen
+  - kbgen-site:
+      path_dir: 学习路径
+      levels: [入门级, 进阶级, 专家级]
   - offline
 markdown_extensions:
   - attr_list

@@ -42,7 +42,7 @@ def test_display_math_inside_paragraphs_lists_and_callouts_is_lifted_out() -> No
         "```python\nx = '$$not math$$'\n```\n"
         "> [!tip]\n> $$c\n> +d$$\n\n"
         "- item\n  $$\n  e\n  $$\n  more\n"
-        '<pre class="kbgen-output"><code>$$ printed $$</code></pre>\n'
+        '<pre class="kb-output"><code>$$ printed $$</code></pre>\n'
     )
     out, stash = stash_display_math(md)
     assert stash == ["a+b", "c\n+d", "e"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kbgen.site.nav import build_nav, folder_tree
-from kbgen.site.path import check_order, path_items, prerequisite_lines, prerequisites, read_path, split_frontmatter
-from kbgen.site.resolve import NoteResolver
+from kbgen.site.path import check_order, path_items, prerequisites, read_path
+from kbgen.vault import VaultIndex, parse_note
 
 LEVEL_A = """---
 title: 入门级：理解概念
@@ -47,18 +47,26 @@ def vault(**over: str) -> dict[str, str]:
     return pages
 
 
-def resolver(pages: dict[str, str]) -> NoteResolver:
-    return NoteResolver({src: split_frontmatter(text)[0] for src, text in pages.items()})
+def index_of(pages: dict[str, str]) -> VaultIndex:
+    """The build's index (and so the build's resolver) over ``pages`` (vault path -> source)."""
+    return VaultIndex([parse_note(src, text) for src, text in pages.items()])
 
 
 def test_path_items_reads_first_link_of_top_level_ordered_items_outside_fences() -> None:
-    assert path_items(LEVEL_A) == [(7, "a/甲"), (8, "乙"), (15, "a/丙")]
+    items = path_items(parse_note("学习路径/入门级.md", LEVEL_A))
+    assert [(line, link.target) for line, link in items] == [(7, "a/甲"), (8, "乙"), (15, "a/丙")]
+
+
+def test_path_items_ignore_links_in_inline_code_math_and_embeds() -> None:
+    text = "1. `[[代码]]` then [[真的]]\n2. $[[数学]]$\n3. ![[嵌入]] [[之后]]\n"
+    items = path_items(parse_note("p/l.md", text))
+    assert [(line, link.target) for line, link in items] == [(1, "真的")]
 
 
 def test_read_path_orders_levels_and_flattens_steps() -> None:
     pages = vault()
     warnings: list[str] = []
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级", "专家级"], warnings.append)
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级", "专家级"], warnings.append)
     assert path is not None
     assert [lv.name for lv in path.levels] == ["入门级", "进阶级"]
     assert [s.src for s in path.steps] == ["a/甲.md", "b/乙.md", "a/丙.md", "丁.md"]
@@ -76,32 +84,39 @@ def test_level_order_falls_back_to_frontmatter_order_then_name() -> None:
         "x.md": "",
         "y.md": "",
     }
-    path = read_path(pages, "path", resolver(pages), [])
+    path = read_path(index_of(pages), "path", [])
     assert [lv.name for lv in path.levels] == ["z", "a", "b"]
     assert [s.src for s in path.steps] == ["x.md", "y.md"]  # x listed twice keeps its first place
 
 
 def test_vault_without_path_folder_has_no_path() -> None:
     pages = {"index.md": "# x", "a.md": "1. [[index]]"}
-    assert read_path(pages, "学习路径", resolver(pages), ["入门级"]) is None
+    assert read_path(index_of(pages), "学习路径", ["入门级"]) is None
 
 
 def test_prerequisites_from_frontmatter() -> None:
-    text = '---\ntitle: x\nprerequisites:\n  - "[[a/甲]]"\n  - "[[乙|alias]]"\naliases: ["[[no]]"]\n---\nbody [[zz]]\n'
-    assert prerequisite_lines(text) == [(4, "a/甲"), (5, "乙")]
-    assert prerequisites(split_frontmatter(text)[0]) == ["a/甲", "乙"]
+    text = '---\ntitle: x\nprerequisites:\n  - "[[a/甲]]"\n  - "[[乙|alias]]"\n  - 丁\naliases: ["[[no]]"]\n---\nbody [[zz]]\n'
+    index = index_of(vault(**{"x.md": text}))
+    got = [(link.line, link.target, src) for link, src in prerequisites(index, "x.md")]
+    assert got == [(4, "a/甲", "a/甲.md"), (5, "乙", "b/乙.md"), (6, "丁", "丁.md")]  # a plain name counts too
+
+
+def test_path_follows_the_builds_resolution_of_path_suffixes_and_aliases() -> None:
+    pages = vault(**{"学习路径/进阶级.md": "1. [[x/丁]]\n2. [[别名]]\n", "w/x/丁.md": "# 丁", "e/戊.md": "---\naliases: [别名]\n---\n"})
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
+    assert [s.src for s in path.levels[1].steps] == ["w/x/丁.md", "e/戊.md"]
 
 
 def test_correct_order_has_no_problems() -> None:
     pages = vault()
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
-    assert check_order(path, pages, resolver(pages)) == []
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
+    assert check_order(path, index_of(pages)) == []
 
 
 def test_prerequisite_after_its_note_is_reported_with_file_and_line() -> None:
     pages = vault(**{"a/甲.md": note(["丁"])})  # 甲 (step 1) needs 丁 (進階 step 1)
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
-    problems = check_order(path, pages, resolver(pages))
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
+    problems = check_order(path, index_of(pages))
     assert len(problems) == 1
     assert problems[0].startswith("a/甲.md:4: prerequisite [[丁]] is step 1 of 进阶级 (学习路径/进阶级.md:3)")
     assert "step 1 of 入门级 (学习路径/入门级.md:7)" in problems[0]
@@ -109,13 +124,13 @@ def test_prerequisite_after_its_note_is_reported_with_file_and_line() -> None:
 
 def test_note_that_is_its_own_prerequisite_is_reported() -> None:
     pages = vault(**{"b/乙.md": note(["乙"])})
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
-    assert [p.split(":")[0] for p in check_order(path, pages, resolver(pages))] == ["b/乙.md"]
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
+    assert [p.split(":")[0] for p in check_order(path, index_of(pages))] == ["b/乙.md"]
 
 
 def test_nav_mirrors_the_path_then_the_rest_by_folder() -> None:
     pages = vault()
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
     nav = build_nav(path, list(pages), "index.md", "学习路径")
     assert nav == [
         "index.md",
@@ -133,17 +148,8 @@ def test_folder_tree_puts_index_first_and_nests() -> None:
     ]
 
 
-def test_resolver_follows_obsidian_order() -> None:
-    r = NoteResolver({"a/x.md": {}, "b/c/x.md": {}, "b/y.md": {"aliases": ["Why"]}, "q/r/s/x.md": {}})
-    assert r("B/C/X.md") == "b/c/x.md"  # an exact vault path, any case
-    assert r("x", "b/c/other.md") == "b/c/x.md"  # then the linking note's folder
-    assert r("x", "q/other.md") == "a/x.md"  # then the shortest path
-    assert r("why") == "b/y.md"
-    assert r("nothing") is None
-
-
 def test_nav_section_titles_and_index_only_folders() -> None:
     pages = vault(**{"tags/index.md": "", "tags/x.md": "", "snippets/s.md": ""})
-    path = read_path(pages, "学习路径", resolver(pages), ["入门级", "进阶级"])
+    path = read_path(index_of(pages), "学习路径", ["入门级", "进阶级"])
     nav = build_nav(path, list(pages), "index.md", "学习路径", {"snippets": "代码片段"}, ["tags"])
     assert nav[-2:] == [{"代码片段": ["snippets/s.md"]}, {"tags": ["tags/index.md"]}]

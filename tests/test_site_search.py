@@ -32,7 +32,7 @@ def test_snippet_outputs_are_not_indexed(built_site: Path, index: list[dict]) ->
         by_page[d["location"].split("#")[0]] = by_page.get(d["location"].split("#")[0], "") + d["text"]
     outputs = leaked = 0
     examples = []
-    output_block = re.compile(r'<pre class="kbgen-output[^"]*"[^>]*>(.*?)</pre>', re.S)
+    output_block = re.compile(r'<pre class="kb-output[^"]*"[^>]*>(.*?)</pre>', re.S)
     for page in built_site.rglob("*.html"):
         source = page.read_text(encoding="utf-8")
         rest = _flat(output_block.sub("", source))  # the same words may also be in the code

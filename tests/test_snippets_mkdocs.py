@@ -134,7 +134,7 @@ def test_raising_snippet_fails_strict_with_path_line_and_note(vault: Path, tmp_p
         assert r.returncode == 0, r.stderr
         assert "kbgen: 5 snippets, 0 executed, 4 cached, 1 failed" in r.stderr
         note = (vault / "site/笔记/注意力.html").read_text(encoding="utf-8")
-        assert "kbgen-error" in note and "RuntimeError: 数据不对" in note
+        assert "kb-error" in note and "RuntimeError: 数据不对" in note
     finally:
         bad.write_text(old)
 
@@ -158,7 +158,7 @@ def test_execute_false_runs_nothing_and_pages_show_source(tmp_path: Path) -> Non
     assert "execute: false" in page and "plt" in page and "<img" not in page
     assert "s_plot.ipynb（未执行的 notebook）" in page
     note = (site / "笔记/注意力.html").read_text(encoding="utf-8")
-    assert note.count('class="kbgen-skipped"') == 2 and "kbgen-error" not in note
+    assert note.count('class="kb-skipped"') == 2 and "kb-error" not in note
     assert 'href="../snippets/s_plot.html#cell-heatmap"' in note
     nb = json.loads((site / "snippets/s_plot.ipynb").read_text(encoding="utf-8"))
     assert not any(c.get("outputs") for c in nb["cells"])

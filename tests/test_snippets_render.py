@@ -77,7 +77,7 @@ def test_page_lists_references_and_keeps_math(built) -> None:
     assert "[RAG](../%E6%A0%B8%E5%BF%83%E7%BB%84%E4%BB%B6/RAG%20%28%E6%A3%80%E7%B4%A2%E5%A2%9E%E5%BC%BA%E7%94%9F%E6%88%90%29.md)" in text
     assert "$a_i = b^2$" in text
     assert text.count("# 直接导入") == 1
-    assert "<pre class=\"kbgen-output kbgen-stdout\"><code>base = 41</code></pre>" in text
+    assert "<pre class=\"kb-output kb-stdout\"><code>base = 41</code></pre>" in text
 
 
 def test_failed_snippet_embeds_escaped_error(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_report_and_summary(built, tmp_path: Path) -> None:
     assert {x["name"] for x in rep["snippets"]} == {"s_data.py", "s_direct.py", "s_other.py", "s_plot.py", "s_trans.py"}
     assert all(x["status"] in ("executed", "cached") for x in rep["snippets"])
     runtimes = built.files.get_file_from_path("snippets/index.md").content_string
-    assert "s_plot.py" in runtimes and "用时" in runtimes
+    assert "s_plot.py" in runtimes and "Time (s)" in runtimes  # English: no theme.language here
 
 
 def test_watch_paths(built) -> None:

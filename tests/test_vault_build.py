@@ -115,7 +115,7 @@ def test_wikilinks_render_as_links_with_chinese_ids(built) -> None:
     assert 'href="核心组件/自注意力机制.html">Self-Attention</a>' in html
     assert 'id="计算过程"' in read(site, "核心组件/自注意力机制.html")
     assert "自注意力（表格）</a>" in html  # escaped pipe inside a table
-    assert re.search(r'<span class="kbgen-unresolved"[^>]*>不存在的笔记</span>', html)
+    assert re.search(r'<span class="kb-unresolved"[^>]*>不存在的笔记</span>', html)
     assert 'type="checkbox"' in html  # task list
 
 
@@ -155,7 +155,7 @@ def test_embeds_images_and_cycles(built) -> None:
     assert "HELLO-FROM-SNIPPET" in read(site, "核心组件/自注意力机制.html")
     assert "OTHER-CELL" not in read(site, "核心组件/自注意力机制.html")  # only the cell asked for
     assert "embed cycle ![[循环A]]" in out.stderr or "embed cycle ![[循环B]]" in out.stderr
-    assert "kbgen-unresolved" in read(site, "循环/循环A.html")
+    assert "kb-unresolved" in read(site, "循环/循环A.html")
 
 
 def test_unresolved_and_errors_reported_with_file_and_line(built) -> None:
@@ -176,20 +176,20 @@ def test_unresolved_warn_makes_strict_fail(tmp_path) -> None:
 def test_tags_backlinks_graph_home_and_folders(built) -> None:
     _, site = built
     sa = unquote(read(site, "核心组件/自注意力机制.html"))
-    assert '<a class="kbgen-tag" href="../tags/Transformer/核心组件.html">#Transformer/核心组件</a>' in sa
-    assert 'href="../tags/AI学习.html">#AI学习</a>' in sa
-    tag_page = read(site, "tags/Transformer/核心组件.html")
+    assert '<a class="kb-tag" href="../tags/transformer/核心组件.html">#Transformer/核心组件</a>' in sa
+    assert 'href="../tags/ai学习.html">#AI学习</a>' in sa
+    tag_page = read(site, "tags/transformer/核心组件.html")
     assert "自注意力机制" in tag_page
     assert "Transformer" in read(site, "tags/index.html")
-    backlinks = sa[sa.index('id="kbgen-backlinks"'):]
+    backlinks = sa[sa.index('id="kb-backlinks"'):]
     assert "笔记 with spaces" in backlinks and "嵌入" in backlinks
     assert 'data-node="核心组件/自注意力机制.md"' in sa
     data = read(site, "assets/kbgen/graph-data.js")
     assert data.startswith("window.kbgenGraph = ") and "核心组件/自注意力机制.html" in data
-    assert "kbgen-global-graph" in read(site, "graph.html")
+    assert "kb-global-graph" in read(site, "graph.html")
     assert 'src="../assets/kbgen/graph.js"' in sa  # relative: works from file://
     home = read(site, "index.html")  # the vault has no index.md
-    assert "自注意力机制" in home and "kbgen-global-graph" in home
+    assert "自注意力机制" in home and "kb-global-graph" in home
     assert (site / "空文件夹" / "index.html").exists() and (site / "空文件夹" / "子" / "index.html").exists()
     assert "深处" in read(site, "空文件夹/子/index.html")
 

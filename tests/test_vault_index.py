@@ -128,8 +128,8 @@ def test_render_links_relative_with_heading_ids(index: VaultIndex) -> None:
     assert "[缩放](核心组件/自注意力机制.md#为什么要除以-d_k)" in out
     assert "[第二节](#第二节)" in out
     # Table cell: escaped pipe resolved as an alias, the table keeps its columns.
-    assert "| 自注意力 | [自注意力（表格）](核心组件/自注意力机制.md){ .kbgen-link } |" in out
-    assert 'class="kbgen-unresolved"' in out and ">不存在的笔记<" in out
+    assert "| 自注意力 | [自注意力（表格）](核心组件/自注意力机制.md){ .kb-link } |" in out
+    assert 'class="kb-unresolved"' in out and ">不存在的笔记<" in out
     problems = {(p.line, p.level) for p in r.problems}
     assert (17, "unresolved") in problems
 
@@ -153,7 +153,7 @@ def test_section_embed_stops_at_next_heading_of_same_level(index: VaultIndex) ->
     block = callout[: callout.index("## 代码片段")].strip().split("\n")
     assert all(l.startswith(">") for l in block), block
     assert "A-COLLISION" in out
-    assert '![小图](附件/图片/小图.png){ width="120" .kbgen-image }' in out
+    assert '![小图](附件/图片/小图.png){ width="120" .kb-image }' in out
 
 
 def test_embed_cycles_are_cut(index: VaultIndex) -> None:
@@ -167,7 +167,7 @@ def test_bad_snippet_cell_is_an_error_with_line() -> None:
     r = Renderer(idx, snippets=FakeSnippets())
     out = r.render(idx.notes["n.md"].body, "n.md")
     assert [(p.level, p.line) for p in r.problems] == [("error", 2), ("error", 3)]
-    assert out.count("kbgen-error") == 2
+    assert out.count("kb-error") == 2
 
 
 def test_extension_works_in_plain_python_markdown(index: VaultIndex) -> None:
@@ -183,8 +183,8 @@ def test_extension_works_in_plain_python_markdown(index: VaultIndex) -> None:
         extensions=[ext, "pymdownx.quotes", "attr_list", "md_in_html"],
         extension_configs={"pymdownx.quotes": {"callouts": True}},
     )
-    assert '<a class="kbgen-link" href="核心组件/自注意力机制.md#计算过程">计算</a>' in html
-    assert '<a class="kbgen-tag" href="tags/标签.md">#标签</a>' in html
+    assert '<a class="kb-link" href="核心组件/自注意力机制.md#计算过程">计算</a>' in html
+    assert '<a class="kb-tag" href="tags/标签.md">#标签</a>' in html
     assert '<details class="faq question callout-faq">' in html and "<summary>问题</summary>" in html
     assert '<figure class="fake">hello.py#greet@</figure>' in html
     assert 'class="admonition weird note callout-weird"' in html
@@ -209,10 +209,10 @@ def test_inline_links_bypass_raw_html_parsing_but_render_the_same(index: VaultIn
     )
     assert "kbgeninline" not in html and "kbgenhtml" not in html
     assert sum(k.startswith("kbgeninline") for k in ext.stashed) == 4  # all but the heading's link
-    assert '<p><a class="kbgen-link" href="core/self/">单独</a></p>' in html
-    assert '<td><a class="kbgen-link" href="core/self/">表格</a></td>' in html
-    assert '<td><a class="kbgen-tag" href="tags/t/">#标签</a></td>' in html
-    assert '<p class="admonition-title">见 <a class="kbgen-link" href="core/self/">标题里</a></p>' in html
+    assert '<p><a class="kb-link" href="core/self/">单独</a></p>' in html
+    assert '<td><a class="kb-link" href="core/self/">表格</a></td>' in html
+    assert '<td><a class="kb-tag" href="tags/t/">#标签</a></td>' in html
+    assert '<p class="admonition-title">见 <a class="kb-link" href="core/self/">标题里</a></p>' in html
     assert md.toc_tokens[0]["name"] == "标题 自注意力机制"
 
 

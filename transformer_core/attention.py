@@ -89,7 +89,7 @@ def normalize_mask(mask: Tensor | None, q: Tensor, k: Tensor, name: str = "mask"
         return mask.to(q.dtype)
     if mask.is_complex():
         raise ValueError(f"{name} has dtype {mask.dtype}; use bool (True = may attend), 0/1 integers or an additive float mask")
-    if ((mask != 0) & (mask != 1)).any():
+    if not mask.is_meta and ((mask != 0) & (mask != 1)).any():
         raise ValueError(f"{name} is an integer mask with values other than 0 and 1 (1 = may attend, 0 = masked)")
     return mask != 0
 

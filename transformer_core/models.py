@@ -87,7 +87,8 @@ def check_ids(ids: Tensor, vocab_size: int, name: str, fn: str) -> None:
     if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.is_floating_point() or ids.dtype == torch.bool:
         shape = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
         raise ValueError(f"{fn}: {name} must be integer token ids [B, L], got {shape}")
-    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+    # Meta tensors (parameter counting, shape tracing) hold no values to check.
+    if ids.numel() and not ids.is_meta and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(
             f"{fn}: {name} holds ids {ids.min().item()}..{ids.max().item()} outside [0, vocab_size={vocab_size})"
         )

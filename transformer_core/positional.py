@@ -120,7 +120,7 @@ class RotaryEmbedding(nn.Module):
             positions = torch.arange(length, device=x.device)
         if positions.shape != (length,):
             raise ValueError(f"{fn}: positions must be [L={length}], got {tuple(positions.shape)} for x {tuple(x.shape)}")
-        if self.max_len is not None and length and (positions.min() < 0 or positions.max() >= self.max_len):
+        if self.max_len is not None and length and not positions.is_meta and (positions.min() < 0 or positions.max() >= self.max_len):
             raise ValueError(
                 f"{fn}: positions {positions.min().item()}..{positions.max().item()} lie outside [0, max_len={self.max_len})"
             )

@@ -8,8 +8,8 @@ backlinks of a page otherwise resolve every link of the vault again (2 s on 2,00
 patch gives the index a full rebuild from the same notes would give; it applies only to the
 index layout it knows (else the index is rebuilt from the parsed notes, no file read).
 
-The reader's-site plugin keeps the note's text and frontmatter for its banner and math; they
-are replaced the same way.
+Every plugin that holds the build's index (kbgen, its renderer, kbgen-site) gets the patched
+one; kbgen-site's frontmatter table gets the note's new frontmatter.
 """
 
 from __future__ import annotations
@@ -53,19 +53,20 @@ def with_note(index: VaultIndex, note: Note) -> VaultIndex:
 
 def refresh_note(config: MkDocsConfig, src: str, text: str) -> None:
     """Replace note ``src`` (a vault path, e.g. ``核心组件/多头注意力.md``) by ``text`` in the
-    state of ``kbgen`` and ``kbgen-site`` of the build whose ``config`` this is."""
+    state of the build whose ``config`` this is: every plugin attribute (and attribute of a
+    plugin's attribute, e.g. kbgen's renderer) holding the build's index gets the patched one,
+    and a plugin's ``meta`` table of frontmatter (kbgen-site) gets the note's new frontmatter."""
     kb = config.plugins.get("kbgen")
     index = getattr(kb, "index", None)
     if kb is None or not isinstance(index, VaultIndex) or src not in index.notes:
         return
-    fresh = with_note(index, parse_note(src, text, kb.slugify, kb.sep))
-    kb.index = fresh
-    if kb.renderer is not None:
-        kb.renderer.index = fresh
-    site = config.plugins.get("kbgen-site")
-    sources = getattr(site, "sources", None)
-    if isinstance(sources, dict) and src in sources:
-        from kbgen.site.path import split_frontmatter
-
-        sources[src] = text
-        site.meta[src] = split_frontmatter(text)[0]  # type: ignore[union-attr]
+    note = parse_note(src, text, kb.slugify, kb.sep)
+    fresh = with_note(index, note)
+    for plugin in config.plugins.values():
+        for holder in [plugin, *(v for v in vars(plugin).values() if hasattr(v, "__dict__"))]:
+            for name, value in list(vars(holder).items()):
+                if value is index:
+                    setattr(holder, name, fresh)
+        meta = getattr(plugin, "meta", None)
+        if isinstance(meta, dict) and src in meta:
+            meta[src] = note.frontmatter

@@ -5,7 +5,7 @@ its defaults through :func:`ensure_site_plugin` when mkdocs.yml does not list it
 
 What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
 
-- **Learning path** (option ``path_dir``, default ``学习路径``): every page directly in that
+- **Learning path** (option ``path_dir``, default ``learning-path``): every page directly in that
   folder is a level; its top-level ordered list of wikilinks is the path. The nav is generated
   from it (home, levels with their steps, then every other page by folder; ``path_nav``,
   ``section_titles``, ``nav_index_only``), each
@@ -17,7 +17,7 @@ What it does to a build (options in :class:`kbgen.site.plugin.SiteConfig`):
   when missing) become MathML at build time (``kbgen.site.math``): no JavaScript, works offline
   and from ``file://``. Notebook HTML's ``$...$`` in rendered Markdown cells too.
 - **Search**: elements whose class is in ``search_exclude_classes`` (snippet outputs
-  ``kbgen-output`` and captions ``kbgen-caption`` from :mod:`kbgen.snippets`, nbconvert's
+  ``kb-output`` and captions ``kb-caption`` from :mod:`kbgen.snippets`, nbconvert's
   ``jp-OutputArea``), formulas and the banner get ``data-search-exclude``, which Material's
   search honours. Or set that attribute yourself.
 - **Offline**: the iframe-worker shim that Material's ``offline`` plugin needs for search

@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Callable
 
+from kbgen.labels import Labels
 from kbgen.site.path import LearningPath
 
 Link = Callable[[str], "tuple[str, str] | None"]
@@ -35,7 +36,7 @@ def note_banner(
     prereqs: list[tuple[str | None, str]],
     path: LearningPath | None,
     link: Link,
-    labels: dict[str, str],
+    labels: Labels,
 ) -> str:
     """Banner for note ``src``: level (and step), prerequisites ((src|None, target) pairs), next step."""
     step = path.step_of(src) if path else None
@@ -44,20 +45,24 @@ def note_banner(
     if level:
         text = escape(level)
         if step and path:
-            total = len(path.level(step.level).steps) if path.level(step.level) else 0
-            text += f' · {escape(labels["step"].format(n=step.number, total=total))}'
+            step_level = path.level(step.level)
+            total = len(step_level.steps) if step_level is not None else 0
+            text += f' · {escape(labels.format("step", n=step.number, total=total))}'
         level_page = path.level(level) if path else None
         badge = f'<span class="kb-level {level_class(path, level)}">{text}</span>'
-        if level_page is not None and link(level_page.src):
-            badge = f'<a class="kb-level {level_class(path, level)}" href="{escape(link(level_page.src)[0])}">{text}</a>'
+        level_link = link(level_page.src) if level_page is not None else None
+        if level_link is not None:
+            badge = f'<a class="kb-level {level_class(path, level)}" href="{escape(level_link[0])}">{text}</a>'
         parts.append(badge)
     if prereqs:
-        items = "、".join(_a(link, p, t) if p else f'<span class="kb-unresolved">{escape(t)}</span>' for p, t in prereqs)
-        parts.append(f'<span class="kb-prereqs">{escape(labels["prerequisites"])}：{items}</span>')
+        items = escape(labels["list_separator"]).join(
+            _a(link, p, t) if p else f'<span class="kb-unresolved">{escape(t)}</span>' for p, t in prereqs)
+        parts.append(f'<span class="kb-prereqs">{escape(labels["prerequisites"])}{escape(labels["colon"])}{items}</span>')
     if step and path:
         nxt = path.next_step(src)
         if nxt is not None:
-            parts.append(f'<span class="kb-next">{escape(labels["next"])}：{_a(link, nxt.src, nxt.src)}</span>')
+            parts.append(f'<span class="kb-next">{escape(labels["next"])}{escape(labels["colon"])}'
+                         f'{_a(link, nxt.src, nxt.src)}</span>')
         else:
             parts.append(f'<span class="kb-next">{escape(labels["end"])}</span>')
         parts.append(
@@ -69,11 +74,11 @@ def note_banner(
     return f'<div class="kb-path" data-search-exclude>{"".join(parts)}</div>\n'
 
 
-def progress_box(level_name: str, labels: dict[str, str]) -> str:
+def progress_box(level_name: str, labels: Labels) -> str:
     """Progress of a level page; kb.js fills it from the page's checkboxes (local storage)."""
     return (
         f'<div class="kb-progress" data-kb-progress data-search-exclude>'
-        f'<span class="kb-progress__label">{escape(labels["progress"].format(level=level_name))}</span>'
+        f'<span class="kb-progress__label">{escape(labels.format("progress", level=level_name))}</span>'
         f'<progress max="1" value="0"></progress>'
         f'<span class="kb-progress__count">0 / 0</span></div>\n'
     )

@@ -1,33 +1,27 @@
 """The learning path: read from the level pages' ordered lists, checked against prerequisites.
 
-A vault opts in by having a path folder (default ``学习路径/``) whose pages (one per level,
+A vault opts in by having a path folder (option ``path_dir``, e.g. ``学习路径/``) whose pages (one per level,
 e.g. ``学习路径/入门级.md``) list the steps as an ordered list of wikilinks::
 
     1. [[核心组件/自注意力机制]] — 学完后你能……
 
 The first wikilink of each top-level ordered-list item is a step. Levels are ordered by the
-``levels`` option (names = page stems), then by frontmatter ``order:``, then by name. Plain
-Python on strings: no MkDocs objects, so it is testable and reusable outside a build.
+``levels`` option (names = page stems), then by frontmatter ``order:``, then by name. Everything
+is read from the build's :class:`kbgen.vault.VaultIndex` (links, lines, frontmatter, resolution):
+no MkDocs objects and no parser of its own.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
-import yaml
+from kbgen.vault import scan
+from kbgen.vault.index import Link, Note, VaultIndex
 
-_FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 # A top-level ordered-list item ("1. " or "1) ", not indented: indented ones are nested).
-_OL_ITEM = re.compile(r"^\d{1,9}[.)][ \t]+(.*)$")
-_WIKILINK = re.compile(r"!?\[\[([^\[\]\n]+?)\]\]")
-
-#: Resolves a wikilink target (``"核心组件/位置编码"``, ``"位置编码#x|y"``) seen in note ``from_src``
-#: to a note's ``src_uri`` (``"核心组件/位置编码.md"``), or ``None``.
-Resolver = Callable[[str, str], "str | None"]
-
+_OL_ITEM = re.compile(r"^\d{1,9}[.)][ \t]+")
 
 class PathError(Exception):
     """The learning path contradicts a note's prerequisites; ``str()`` lists every problem."""
@@ -92,148 +86,100 @@ class LearningPath:
         return cache
 
 
-def split_frontmatter(text: str) -> tuple[dict, int]:
-    """(frontmatter dict, number of lines it occupies incl. fences); ``({}, 0)`` when absent."""
-    m = _FRONTMATTER.match(text)
-    if not m:
-        return {}, 0
-    try:
-        meta = yaml.safe_load(m.group(1) or "") or {}
-    except yaml.YAMLError:
-        return {}, 0
-    return (meta if isinstance(meta, dict) else {}), text[: m.end()].count("\n")
-
-
-def wikilink_target(inner: str) -> str:
-    """``"a/b#h|alias"`` (or the table form ``a\\|alias``) -> ``"a/b"``."""
-    inner = inner.replace("\\|", "|")
-    return inner.split("|", 1)[0].split("#", 1)[0].strip()
-
-
-def path_items(text: str) -> list[tuple[int, str]]:
-    """(1-based line, wikilink target) of the first wikilink of each top-level ordered-list item."""
-    out: list[tuple[int, str]] = []
-    fence: str | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _FENCE.match(line)
-        if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-                fence = None
+def path_items(note: Note) -> list[tuple[int, Link]]:
+    """(1-based file line, link) of the first wikilink of each top-level ordered-list item of
+    ``note`` outside code (an item whose first wikilink is an embed is no step)."""
+    lines = note.source.split("\n")
+    fenced = scan.fenced_line_mask(lines[note.body_offset:])
+    first: dict[int, Link] = {}
+    for link in note.links:
+        if link.field is None:
+            first.setdefault(link.line, link)
+    out = []
+    for i, line in enumerate(lines[note.body_offset:]):
+        lineno = note.body_offset + i + 1
+        if fenced[i] or not _OL_ITEM.match(line):
             continue
-        if m:
-            fence = m.group(1)
-            continue
-        item = _OL_ITEM.match(line)
-        if not item:
-            continue
-        link = _WIKILINK.search(item.group(1))
-        if link and not link.group(0).startswith("!"):
-            out.append((lineno, wikilink_target(link.group(1))))
+        found = first.get(lineno)
+        if found is not None and not found.embed:
+            out.append((lineno, found))
     return out
 
 
-def level_order(names: Iterable[tuple[str, str, dict]], preferred: list[str]) -> list[tuple[str, str]]:
-    """Order (name, src, meta) level pages: ``preferred`` names first, then ``order:``, then name."""
+def level_order(levels: list[Note], preferred: list[str]) -> list[Note]:
+    """Order level pages: ``preferred`` names (file stems) first, then ``order:``, then name."""
 
-    def key(item: tuple[str, str, dict]) -> tuple:
-        name, _src, meta = item
-        pos = preferred.index(name) if name in preferred else len(preferred)
-        order = meta.get("order")
-        return (pos, order if isinstance(order, (int, float)) else float("inf"), name)
+    def key(note: Note) -> tuple:
+        pos = preferred.index(note.name) if note.name in preferred else len(preferred)
+        order = note.frontmatter.get("order")
+        return (pos, order if isinstance(order, (int, float)) and not isinstance(order, bool) else float("inf"),
+                note.name)
 
-    return [(n, s) for n, s, _m in sorted(names, key=key)]
+    return sorted(levels, key=key)
 
 
 def read_path(
-    pages: dict[str, str],
+    index: VaultIndex,
     path_dir: str,
-    resolve: Resolver,
     preferred_levels: list[str],
     warn: Callable[[str], None] = lambda msg: None,
 ) -> LearningPath | None:
-    """Build the path from ``pages`` (src_uri -> Markdown source) under ``path_dir``.
+    """Build the path from the notes directly in ``path_dir`` (resolved as the build resolves).
 
     Returns ``None`` when the vault has no level pages there (the vault opts out). Unresolved
     step links are reported through ``warn`` with file and line and left out of the path.
     """
-    prefix = path_dir.strip("/") + "/"
+    prefix = path_dir.strip("/") + "/" if path_dir.strip("/") else None
+    if prefix is None:
+        return None
     candidates = []
     index_src = None
-    for src, text in pages.items():
-        if not src.startswith(prefix) or "/" in src[len(prefix):] or not src.endswith(".md"):
+    for src, note in index.notes.items():
+        if not src.startswith(prefix) or "/" in src[len(prefix):]:
             continue
-        name = src[len(prefix):-3]
-        if name in ("index", "README"):
+        if note.name in ("index", "README"):
             index_src = src
             continue
-        candidates.append((name, src, split_frontmatter(text)[0]))
+        candidates.append(note)
     if not candidates:
         return None
-    levels = []
-    for name, src in level_order(candidates, preferred_levels):
-        levels.append(Level(name=name, src=src))
+    levels = [Level(name=n.name, src=n.path) for n in level_order(candidates, preferred_levels)]
     seen: set[str] = set()
     n = 0
     for lv in levels:
         number = 0
-        for line, target in path_items(pages[lv.src]):
-            note = resolve(target, lv.src)
-            if note is None:
-                warn(f"learning path: {lv.src}:{line}: step [[{target}]] does not resolve to a note")
+        for line, link in path_items(index.notes[lv.src]):
+            res = index.resolve(link.target, lv.src)
+            if res.kind != "note" or res.path is None:
+                warn(f"learning path: {lv.src}:{line}: step [[{link.target}]] does not resolve to a note")
                 continue
-            if note in seen:
+            if res.path in seen:
                 continue
-            seen.add(note)
+            seen.add(res.path)
             number += 1
-            lv.steps.append(Step(note, lv.name, lv.src, line, number, n))
+            lv.steps.append(Step(res.path, lv.name, lv.src, line, number, n))
             n += 1
     return LearningPath(levels=levels, index_src=index_src)
 
 
-def prerequisite_lines(text: str) -> list[tuple[int, str]]:
-    """(1-based line, target) for each wikilink inside the frontmatter's ``prerequisites`` value."""
-    _meta, nlines = split_frontmatter(text)
-    out: list[tuple[int, str]] = []
-    inside = False
-    for lineno, line in enumerate(text.splitlines()[:nlines], 1):
-        key = re.match(r"^([A-Za-z_][\w-]*)[ \t]*:", line)
-        if key:
-            inside = key.group(1) == "prerequisites"
-        if inside:
-            out.extend((lineno, wikilink_target(m.group(1))) for m in _WIKILINK.finditer(line))
-    return out
+def prerequisites(index: VaultIndex, src: str) -> list[tuple[Link, str | None]]:
+    """Note ``src``'s frontmatter ``prerequisites``: each link with the note it resolves to (or None)."""
+    return [(link, res.path if res.kind == "note" else None)
+            for link, res in index.links_in_field(src, "prerequisites")]
 
 
-def prerequisites(meta: dict) -> list[str]:
-    """Targets listed in frontmatter ``prerequisites`` (wikilinks or bare names)."""
-    raw = meta.get("prerequisites") or []
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list):  # e.g. `prerequisites: 7` (kbgen reports it with file:line)
-        raw = []
-    out = []
-    for item in raw:
-        if not isinstance(item, str):
-            continue
-        m = _WIKILINK.search(item)
-        out.append(wikilink_target(m.group(1) if m else item))
-    return [t for t in out if t]
-
-
-def check_order(path: LearningPath, pages: dict[str, str], resolve: Resolver) -> list[str]:
+def check_order(path: LearningPath, index: VaultIndex) -> list[str]:
     """Every ``file:line: ...`` problem where a note's prerequisite comes at or after it on the path."""
     problems = []
     for step in path.steps:
-        text = pages.get(step.src)
-        if text is None:
+        if step.src not in index.notes:
             continue
-        for line, target in prerequisite_lines(text):
-            pre = resolve(target, step.src)
+        for link, pre in prerequisites(index, step.src):
             pre_step = path.step_of(pre) if pre else None
             if pre_step is None or pre_step.index < step.index:
                 continue
             problems.append(
-                f"{step.src}:{line}: prerequisite [[{target}]] is step {pre_step.number} of "
+                f"{step.src}:{link.line}: prerequisite [[{link.target}]] is step {pre_step.number} of "
                 f"{pre_step.level} ({pre_step.level_src}:{pre_step.line}), but this note is step "
                 f"{step.number} of {step.level} ({step.level_src}:{step.line}); "
                 "a prerequisite must come earlier on the learning path"

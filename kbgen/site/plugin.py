@@ -14,14 +14,10 @@ explicitly after ``kbgen`` to set options::
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
 from html import escape
 from pathlib import Path
-from typing import Callable
 
-from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
@@ -29,10 +25,15 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from kbgen.labels import Labels, labels_for
+from kbgen.site.config import SiteConfig
+from kbgen.plugin import after_title, vault_index
 from kbgen.site import banner, math, searchview
+from kbgen.site import navtidy
+from kbgen.site import steps as step_facts
 from kbgen.site.nav import build_nav
-from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path, split_frontmatter
-from kbgen.site.resolve import NoteResolver, index_resolver
+from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path
+from kbgen.vault.index import VaultIndex
 
 log = logging.getLogger("mkdocs.plugins.kbgen.site")
 
@@ -47,53 +48,13 @@ SITE_ASSETS = {
 }
 POLYFILL = "assets/kbgen/vendor/iframe-worker/shim.js"
 
-DEFAULT_LABELS = {
-    "step": "第 {n} 步 / 共 {total} 步",
-    "prerequisites": "前置知识",
-    "next": "下一步",
-    "end": "这是学习路径的最后一步",
-    "done": "已学完",
-    "progress": "{level}进度",
-}
-
-
-class SiteConfig(Config):
-    """Options of ``kbgen-site`` (all optional)."""
-
-    #: Folder of the level pages; a vault without it gets no learning-path features.
-    path_dir = c.Type(str, default="学习路径")
-    #: Level page names (file stems) in path order; other level pages follow by ``order:``/name.
-    levels = c.ListOfItems(c.Type(str), default=["入门级", "进阶级", "专家级"])
-    #: Generate ``nav`` from the path (ignored when mkdocs.yml has its own ``nav``).
-    path_nav = c.Type(bool, default=True)
-    #: Nav section title of the path's overview page (``<path_dir>/index.md``), if any.
-    path_title = c.Type(str, default="学习路径")
-    #: Nav section titles for top-level folders off the path, e.g. ``{snippets: 代码片段}``.
-    section_titles = c.Type(dict, default={})
-    #: Folders whose pages stay out of the nav except their ``index.md`` (e.g. tag pages).
-    nav_index_only = c.ListOfItems(c.Type(str), default=[])
-    #: Level / prerequisites / next-step banner on each note.
-    banner = c.Type(bool, default=True)
-    #: Fail the build when a prerequisite comes at or after its note on the path.
-    check_prerequisites = c.Type(bool, default=True)
-    #: Render TeX math to MathML at build time (adds ``pymdownx.arithmatex`` when missing).
-    math = c.Type(bool, default=True)
-    #: Elements with any of these classes get ``data-search-exclude`` (snippet outputs).
-    search_exclude_classes = c.ListOfItems(
-        c.Type(str), default=["kb-snippet-output", "kbgen-output", "kbgen-caption", "jp-OutputArea", "jp-Cell-outputWrapper"]
-    )
-    #: Texts of the banner and progress box (``str.format`` fields as in the defaults).
-    labels = c.Type(dict, default={})
-
-
 class KbSitePlugin(BasePlugin[SiteConfig]):
     """Learning-path nav/banners/checks, build-time math, offline assets, reader's JS/CSS."""
 
     def __init__(self) -> None:
         self.path: LearningPath | None = None
-        self.meta: dict[str, dict] = {}
-        self.sources: dict[str, str] = {}
-        self.resolver: Callable[[str, str], str | None] | None = None
+        self.index: VaultIndex | None = None
+        self.labels: Labels = labels_for(None)
         self._user_nav = None
         self._display_math: dict[str, list[str]] = {}
         self._full_content: dict[str, str] = {}
@@ -101,7 +62,10 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         self._user_nav = config.nav
-        self.labels = {**DEFAULT_LABELS, **self.config.labels}
+        try:
+            self.labels = labels_for(config.theme.get("language") if config.theme else None, self.config.labels)
+        except ValueError as exc:
+            raise PluginError(f"kbgen-site: labels: {exc}") from None
         exts = config.markdown_extensions
         if self.config.math and "pymdownx.arithmatex" not in exts:
             exts.append("pymdownx.arithmatex")
@@ -125,36 +89,40 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         for src, dest in SITE_ASSETS.items():
             if files.get_file_from_path(dest) is None:
                 files.append(File.generated(config, dest, abs_src_path=str(ASSETS / src)))
-        self.sources = {}
-        for f in files.documentation_pages():
-            try:
-                self.sources[f.src_uri] = f.content_string
-            except (OSError, UnicodeDecodeError, TypeError):
-                continue
-        self.meta = {src: split_frontmatter(text)[0] for src, text in self.sources.items()}
-        # The vault's index (kbgen's own, set in its on_files) resolves exactly as page links do.
-        index = getattr(config.plugins.get("kbgen"), "index", None)
-        self.resolver = index_resolver(index) if hasattr(index, "resolve") else NoteResolver(self.meta)
-        self.path = read_path(self.sources, self.config.path_dir, self.resolver, self.config.levels, log.info)
+        # The build's vault index (kbgen's, built in its on_files): the one parser and resolver.
+        self.index = index = vault_index(config)
+        self.meta = {src: note.frontmatter for src, note in index.notes.items()}
+        # Snippet pages stay out of the nav (reached from notes, the snippets index and search).
+        snippet_pages = navtidy.snippet_pages(getattr(config.plugins.get("kbgen"), "engine", None))
+        navtidy.mark_not_in_nav(files, snippet_pages)
+        self.path = read_path(index, self.config.path_dir, self.config.levels, log.info)
         if self.path is None:
             return files
         if self.config.check_prerequisites:
-            problems = check_order(self.path, self.sources, self.resolver)
+            problems = check_order(self.path, index)
             if problems:
                 raise PluginError("Learning path order:\n  " + "\n  ".join(problems))
+        solves = step_facts.check_solves(self.path, index)  # problem before solution
+        if solves:
+            raise PluginError("Learning path order (solves):\n  " + "\n  ".join(solves))
+        for note in index.notes.values():
+            for problem in step_facts.minutes_problems(note):
+                log.warning(f"learning path: {problem}")
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
-            home = "index.md" if "index.md" in self.sources else None
-            config.nav = build_nav(
-                self.path, list(self.sources), home, self.config.path_title,
+            pages = navtidy.without_pages([f.src_uri for f in files.documentation_pages()], snippet_pages)
+            home = "index.md" if "index.md" in pages else None
+            config.nav = navtidy.tidy_nav(build_nav(
+                self.path, pages, home, self.config.path_title or self.labels["path_title"],
                 self.config.section_titles, self.config.nav_index_only,
-            )
+            ), lambda src: navtidy.page_title(src, index.notes.get(src)))
         return files
 
     def _warn_levels(self) -> None:
         assert self.path is not None
+        assert self.index is not None
         for step in self.path.steps:
-            declared = self.meta.get(step.src, {}).get("level")
+            declared = self.index.notes[step.src].frontmatter.get("level")
             if declared and declared != step.level:
                 log.warning(
                     f"learning path: {step.src}: frontmatter level '{declared}' but the note is "
@@ -166,18 +134,22 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         if self.config.math:
             markdown, self._display_math[page.file.src_uri] = math.stash_display_math(markdown)
         level = self.path.level_of_page(page.file.src_uri) if self.path else None
-        if level is None or self.resolver is None:
+        note = self.index.notes.get(page.file.src_uri) if self.index else None
+        if level is None or note is None or self.index is None:
             return markdown
         steps = {s.src for s in level.steps}
         lines = markdown.split("\n")
-        for lineno, target in path_items(markdown):
-            src = self.resolver(target, page.file.src_uri)
-            if src not in steps:
+        # MkDocs hands over the body without the frontmatter: file line -> markdown line.
+        offset = note.source.count("\n") - markdown.count("\n")
+        for lineno, link in path_items(note):
+            res = self.index.resolve(link.target, note.path)
+            i = lineno - offset - 1
+            if res.path not in steps or not 0 <= i < len(lines):
                 continue
-            line = lines[lineno - 1]
-            m = re.match(r"^(\d{1,9}[.)][ \t]+)", line)
+            m = re.match(r"^(\d{1,9}[.)][ \t]+)", lines[i])
             if m:
-                lines[lineno - 1] = m.group(1) + banner.step_checkbox(src) + line[m.end():]
+                lines[i] = m.group(1) + banner.step_checkbox(res.path) + lines[i][m.end():] \
+                    + step_facts.step_minutes_html(step_facts.minutes_of(self.meta.get(res.path, {})))
         return "\n".join(lines)
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -189,17 +161,19 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             if "jp-Notebook" in html or "jp-MarkdownCell" in html or "jp-RenderedMarkdown" in html:
                 html = _render_notebook_math(html, errors)
             for tex, msg in errors.items:
-                line = math.locate(tex, self.sources.get(src) or page.markdown or "")
+                note = self.index.notes.get(src) if self.index else None
+                line = math.locate(tex, note.source if note else page.markdown or "")
                 where = f"{src}:{line}" if line else src
                 log.warning(f"math: {where}: cannot render ${tex}$ ({msg})")
         html = self._exclude_from_search(html)
         top = f'<span hidden data-kb-src="{escape(src)}"></span>'
         level = self.path.level_of_page(src) if self.path else None
         if level is not None:
-            top += banner.progress_box(level.name, self.labels)
-        elif self.config.banner and src in self.meta:
+            top += banner.progress_box(level.name, self.labels) + step_facts.level_total_html(level, self.meta)
+        elif self.config.banner and self.index is not None and src in self.index.notes:
             top += self._note_banner(src, page, files)
-        return _after_h1(html, top)
+        after_title(config, page, top)
+        return html
 
     # -- search: index a light copy of the page (same index, a fraction of the parsing) ----
     @event_priority(60)  # before Material's search plugin (priority 0) indexes page.content
@@ -224,20 +198,23 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         return search is not None and getattr(search, "config", {}).get("enabled", True) is not False
 
     def _note_banner(self, src: str, page: Page, files: Files) -> str:
-        meta = self.meta.get(src, {})
-        prereqs = [(self.resolver(t, src) if self.resolver else None, t) for t in prerequisites(meta)]
+        assert self.index is not None
+        index = self.index
+        meta = index.notes[src].frontmatter
+        prereqs = [(pre, link.target) for link, pre in prerequisites(index, src)]
         level = meta.get("level") if isinstance(meta.get("level"), str) else None
+        minutes = step_facts.minutes_of(meta)
         if not level and not prereqs and not (self.path and self.path.step_of(src)):
-            return ""
+            return step_facts.with_minutes("", minutes)
 
         def link(target: str) -> tuple[str, str] | None:
             f = files.get_file_from_path(target)
-            if f is None:
+            note = index.notes.get(target)
+            if f is None or note is None:
                 return None
-            title = self.meta.get(target, {}).get("title") or posixpath.basename(target)[:-3]
-            return get_relative_url(f.url, page.file.url), str(title)
+            return get_relative_url(f.url, page.file.url), note.title
 
-        return banner.note_banner(src, level, prereqs, self.path, link, self.labels)
+        return step_facts.with_minutes(banner.note_banner(src, level, prereqs, self.path, link, self.labels), minutes)
 
     def _exclude_from_search(self, html: str) -> str:
         classes = self.config.search_exclude_classes
@@ -255,17 +232,6 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             return f"<{m.group(1)}{m.group(2)} data-search-exclude{m.group(3)}>"
 
         return pattern.sub(add, html)
-
-
-_H1_END = re.compile(r"</h1>", re.I)
-
-
-def _after_h1(html: str, block: str) -> str:
-    """Insert ``block`` right after the page's first ``<h1>`` (or at the top when none)."""
-    m = _H1_END.search(html)
-    if m is None:
-        return block + html
-    return html[: m.end()] + "\n" + block + html[m.end():]
 
 
 _NB_MARKDOWN = re.compile(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kbgen.contracts import SnippetRefError, SnippetValue
+from kbgen.labels import Labels
 from kbgen.snippets import render
 from kbgen.snippets.cache import Cache
 from kbgen.snippets.contract import Outcome, RunResult
@@ -85,6 +86,8 @@ class SnippetEngine:
         self._warnings: list[str] = []
         self.references: dict[str, list[tuple[str, str]]] = {}
         self._urls: dict[str, str] = {}  # src_uri -> site url (set_urls)
+        #: Reader-facing words of the snippet pages (the plugin sets the site's, kbgen.labels).
+        self.labels: Labels = render.DEFAULT_LABELS
         self.code_fence = "python"  # "kbgen-python" once enable_highlight_memo() registered it
         self._t0 = time.perf_counter()
 
@@ -228,10 +231,10 @@ class SnippetEngine:
 
             out[page] = render.snippet_page_markdown(
                 s, o, fig_url=fig_url, snippet_rel=self.snippet_rel(s), references=self.references.get(name, []),
-                code_fence=self.code_fence,
+                code_fence=self.code_fence, labels=self.labels,
             )
         out[self.report_src_uri()] = render.report_page_markdown(
-            list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary()
+            list(self.outcomes.values()), lambda s: f"{s.stem}.md", self.summary(), self.labels
         )
         return out
 
@@ -273,9 +276,9 @@ class SnippetEngine:
         if o is None:  # no outcome yet (nothing executed): the caption alone
             pass
         elif o.skipped:
-            body.append(render.skipped_html())
+            body.append(render.skipped_html(self.labels))
         elif o.failed:
-            body.append(render.error_html(o, [t for _, t in self.references.get(key, [])]))
+            body.append(render.error_html(o, [t for _, t in self.references.get(key, [])], self.labels))
         else:
             for c in cells:
                 res = o.cell_result(c.cell_id)
@@ -287,7 +290,7 @@ class SnippetEngine:
                 body.append(render.outputs_html(res.outputs, fig_url, f"{key}#{c.cell_id}"))
         cmd = render.run_command(self.snippet_rel(s), self.python_cmd)
         return (
-            f'<figure class="kbgen-embed" data-snippet="{key}">\n'
+            f'<figure class="kb-embed" data-snippet="{key}">\n'
             + "\n".join(b for b in body if b)
             + "\n"
             + render.caption_html(s, cell, href, cmd)

@@ -10,10 +10,11 @@ from typing import Callable
 from urllib.parse import quote
 
 from kbgen.snippets.contract import Outcome, Output
+from kbgen.labels import Labels, labels_for
 from kbgen.snippets.model import Cell, Snippet
 
-STATUS_ZH = {"executed": "已执行", "cached": "缓存", "failed": "失败", "timeout": "超时", "skipped": "未执行"}
-SKIPPED_NOTICE = "本次构建未执行代码片段（`execute: false`），这里只有源代码；完整构建会生成输出。"
+#: The words of snippet pages when the caller passes none (the build passes the site's).
+DEFAULT_LABELS = labels_for("en")
 
 
 def relative_url(url: str, other: str) -> str:
@@ -52,47 +53,48 @@ def outputs_html(outputs: list[Output], fig_url: Callable[[str], str], alt: str)
     parts: list[str] = []
     for o in outputs:
         if o.type == "stream":
-            cls = "kbgen-stderr" if o.name == "stderr" else "kbgen-stdout"
+            cls = "kb-stderr" if o.name == "stderr" else "kb-stdout"
             text = o.text.rstrip("\n")
-            parts.append(f'<pre class="kbgen-output {cls}"><code>{html.escape(text)}</code></pre>')
+            parts.append(f'<pre class="kb-output {cls}"><code>{html.escape(text)}</code></pre>')
         elif o.type == "image":
             parts.append(
-                f'<p class="kbgen-figure"><img src="{html.escape(fig_url(o.file))}" alt="{html.escape(alt)}" loading="lazy"></p>'
+                f'<p class="kb-figure"><img src="{html.escape(fig_url(o.file))}" alt="{html.escape(alt)}" loading="lazy"></p>'
             )
     return "\n".join(parts)
 
 
-def exit_html(line: int, code: int | str | None) -> str:
+def exit_html(line: int, code: int | str | None, labels: Labels = DEFAULT_LABELS) -> str:
     """Where a snippet ended itself with ``sys.exit()`` (later cells did not run)."""
     call = "sys.exit()" if code is None else f"sys.exit({code!r})"
-    return (f'<p class="kbgen-exit">代码片段在第 {line} 行调用 <code>{html.escape(call)}</code> 结束运行'
-            "（与直接运行脚本相同），之后的单元格没有执行。</p>")
+    text = html.escape(labels.format("snippet_exit", line=line, call="\x00")).replace(
+        "\x00", f"<code>{html.escape(call)}</code>")
+    return f'<p class="kb-exit">{text}</p>'
 
 
-def error_html(outcome: Outcome, notes: list[str] | None = None) -> str:
-    head = "超时" if outcome.status == "timeout" else "运行失败"
+def error_html(outcome: Outcome, notes: list[str] | None = None, labels: Labels = DEFAULT_LABELS) -> str:
+    head = labels["snippet_timeout"] if outcome.status == "timeout" else labels["snippet_failed"]
     summary = outcome.message.split("\n", 1)[0]
     body = outcome.message.split("\n", 1)[1] if "\n" in outcome.message else ""
     used = ""
     if notes:
-        used = f"<p>引用它的笔记：{html.escape('、'.join(notes))}</p>"
+        used = f"<p>{html.escape(labels['snippet_used_by'] + labels['colon'] + labels.join(notes))}</p>"
     return (
-        '<div class="admonition failure kbgen-error">'
-        f'<p class="admonition-title">代码片段{head}：{html.escape(summary)}</p>'
+        '<div class="admonition failure kb-error">'
+        f'<p class="admonition-title">{html.escape(head + labels["colon"] + summary)}</p>'
         f"{used}<pre><code>{html.escape(body.strip())}</code></pre></div>"
     )
 
 
-def skipped_html() -> str:
+def skipped_html(labels: Labels = DEFAULT_LABELS) -> str:
     """What an embed shows when execution is off: a notice, not an error."""
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(SKIPPED_NOTICE))
-    return f'<p class="kbgen-skipped">{text}</p>'
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(labels["skipped_notice"]))
+    return f'<p class="kb-skipped">{text}</p>'
 
 
 def caption_html(snippet: Snippet, cell: str | None, page_href: str, command: str) -> str:
     label = f"{snippet.name}#{cell}" if cell else snippet.name
     return (
-        '<figcaption class="kbgen-caption">'
+        '<figcaption class="kb-caption">'
         f'<a href="{html.escape(page_href)}">{html.escape(label)}</a> · '
         f"<code>{html.escape(command)}</code></figcaption>"
     )
@@ -112,6 +114,7 @@ def snippet_page_markdown(
     snippet_rel: str,
     references: list[tuple[str, str]],
     code_fence: str = "python",
+    labels: Labels = DEFAULT_LABELS,
 ) -> str:
     """Markdown of the snippet's page. ``references``: (note src_uri, title) pairs; links are
     relative to the page source ``snippets/<stem>.md``. ``code_fence``: the fence name of the
@@ -120,32 +123,32 @@ def snippet_page_markdown(
     lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
     skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
     lines += [
-        '<div class="kbgen-snippet-meta" markdown>',
+        '<div class="kb-snippet-meta" markdown>',
         "",
         # No status or run time here: the page must be byte-identical whether this build executed
         # the snippet or reused the cache (they live on the run-times page and in the report).
-        f"**代码片段** `{snippet_rel}` · " + md_link("运行时间与状态", "index.md"),
+        f"**{labels['snippet']}** `{snippet_rel}` · " + md_link(labels["run_times_link"], "index.md"),
         "",
-        *(["此代码片段的部分输出是构建时在本机实测的时间（`# kbgen: measured`），每次重新执行都会略有不同。", ""]
-          if snippet.measured else []),
-        "本地运行（在仓库根目录）：",
+        *([labels["measured_notice"], ""] if snippet.measured else []),
+        labels["run_locally"],
         "",
         "```bash",
         run_command(snippet_rel),
         "```",
         "",
-        "下载："
+        labels["download"] + labels["colon"]
         + md_link(snippet.name, snippet.name, "{ download }")
         + " · "
-        + md_link(f"{snippet.stem}.ipynb（{'未执行' if outcome.skipped else '已执行'}的 notebook）", f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
+        + md_link(labels.format("notebook_not_executed" if outcome.skipped else "notebook_executed", stem=snippet.stem),
+                  f"{snippet.stem}.ipynb", f'{{ download="{snippet.stem}.ipynb" }}'),
         "",
         "</div>",
         "",
     ]
     if outcome.failed and outcome.result is None:  # timeout / crash: no cell to attach it to
-        lines += [error_html(outcome, [t for _, t in references]), ""]
+        lines += [error_html(outcome, [t for _, t in references], labels), ""]
     elif outcome.skipped:
-        lines += ['!!! note "未执行"', "", "    " + SKIPPED_NOTICE, ""]
+        lines += [f'!!! note "{labels["not_executed"]}"', "", "    " + labels["skipped_notice"], ""]
     for cell in snippet.cells:
         if cell.kind == "markdown":
             src = cell.source
@@ -156,13 +159,13 @@ def snippet_page_markdown(
                     skipped_h1 = True
             lines += [src, ""]
             continue
-        lines += _code_cell_markdown(cell, outcome, fig_url, snippet.name, code_fence)
-    lines += ["## 引用此代码片段的笔记", ""]
+        lines += _code_cell_markdown(cell, outcome, fig_url, snippet.name, code_fence, labels)
+    lines += [f"## {labels['notes_using_snippet']}", ""]
     if references:
         for src_uri, note_title in sorted(set(references), key=lambda r: r[0]):
             lines.append("- " + md_link(note_title, "../" + src_uri))
     else:
-        lines.append("暂无笔记引用此代码片段。")
+        lines.append(labels["no_notes_using_snippet"])
     lines.append("")
     return "\n".join(lines)
 
@@ -176,10 +179,10 @@ def _fence(text: str, lang: str) -> list[str]:
 
 
 def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], str], name: str,
-                        code_fence: str = "python") -> list[str]:
-    out: list[str] = [f'<div class="kbgen-cell" id="cell-{cell.cell_id}" markdown>', ""]
+                        code_fence: str = "python", labels: Labels = DEFAULT_LABELS) -> list[str]:
+    out: list[str] = [f'<div class="kb-cell" id="cell-{cell.cell_id}" markdown>', ""]
     if cell.title:
-        out += [f'<p class="kbgen-cell-title"><code>{html.escape(cell.title)}</code> · 第 {cell.line} 行</p>', ""]
+        out += [f'<p class="kb-cell-title"><code>{html.escape(cell.title)}</code> · {html.escape(labels.format("cell_line", line=cell.line))}</p>', ""]
     if cell.source.strip():
         out += _fence(cell.source, code_fence) + [""]
     res = outcome.cell_result(cell.cell_id)
@@ -188,9 +191,9 @@ def _code_cell_markdown(cell: Cell, outcome: Outcome, fig_url: Callable[[str], s
         if body:
             out += [body, ""]
         if res.error:
-            out += [error_html(outcome), ""]
+            out += [error_html(outcome, labels=labels), ""]
         if res.exit:
-            out += [exit_html(res.exit.line, res.exit.code), ""]
+            out += [exit_html(res.exit.line, res.exit.code, labels), ""]
     out += ["</div>", ""]
     return out
 
@@ -239,23 +242,24 @@ def notebook_json(snippet: Snippet, outcome: Outcome) -> str:
     return nbformat.writes(nb)
 
 
-def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet], str], summary: str) -> str:
+def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet], str], summary: str,
+                         labels: Labels = DEFAULT_LABELS) -> str:
     """The site's run-times page (as sphinx-gallery's computation times)."""
     total = sum(o.run_seconds for o in outcomes)
     lines = [
         "---",
-        'title: "代码片段运行时间"',
+        f"title: {_yaml_str(labels['run_times_title'])}",
         # This build's timings: not worth searching, and kept out of the search index so the
         # index is the same whichever build wrote it.
         "search:",
         "  exclude: true",
         "---",
         "",
-        "# 代码片段运行时间",
+        f"# {labels['run_times_title']}",
         "",
-        f"`{summary}`。各代码片段最近一次执行的用时合计 {total:.2f} s（状态为“缓存”的片段本次未重新执行）。",
+        labels.format("run_times_summary", summary=summary, total=total),
         "",
-        "| 代码片段 | 标题 | 状态 | 用时 (s) | 依赖的模块 / 数据文件 |",
+        labels["run_times_columns"],
         "| --- | --- | --- | ---: | --- |",
     ]
     for o in sorted(outcomes, key=lambda o: (-o.run_seconds, o.snippet.name)):
@@ -264,7 +268,7 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         dep_txt = "<br>".join(f"`{d}`" for d in dep_list) or "—"
         title = o.snippet.title.replace("|", r"\|")
         lines.append(
-            f"| {md_link(o.snippet.name, page_href(o.snippet))} | {title} | {STATUS_ZH.get(o.status, o.status)} "
+            f"| {md_link(o.snippet.name, page_href(o.snippet))} | {title} | {labels.get('status_' + o.status, o.status)} "
             f"| {o.run_seconds:.2f} | {dep_txt} |"
         )
     lines.append("")

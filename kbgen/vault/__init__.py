@@ -19,12 +19,19 @@ lines are 1-based lines of the source file, frontmatter included)::
         #               path, note, candidates (ties), message)
     index.outlinks(path), index.backlinks(path)   # [path], body + frontmatter links
     index.frontmatter(path); index.frontmatter_links(path, "prerequisites")  # [Resolution]
+    index.links_in_field(path, "prerequisites")   # [(Link, Resolution)], with file lines
     index.tags()                     # {tag: [path]} (a nested tag also counts for its parents)
-    index.snippet_references()       # {"x.py": [(path, line)]}
+    index.snippet_references()       # [SnippetReference(note, line, name, cell, embed)]
+    index.snippet_users()            # {"x.py": [(path, title)]} (the snippet pages list them)
 
-Inside a build, the MkDocs plugin holds the index: ``config.plugins["kbgen"].index``. It is
-built in kbgen's ``on_files`` (default priority), so read it from a later event or from an
-``on_files`` with ``@event_priority(-50)`` (as ``kbgen-site`` does).
+    from kbgen.vault.problems import vault_problems
+    vault_problems(index, snippets)  # [Problem(note, line, level, message)]: what the build reports
+
+Inside a build, read the build's index with ``kbgen.plugin.vault_index(config)`` (raises
+``PluginError`` when ``kbgen`` is missing). It is built in kbgen's ``on_files`` (default
+priority), so read it from a later event or from an ``on_files`` with
+``@event_priority(-50)`` (as ``kbgen-site`` does). ``kbgen check`` builds the same index
+(``kbgen.plugin.read_vault_files`` over MkDocs' file list, the same toc slugify).
 
 Resolution follows Obsidian: exact vault path, then a note of that name (or path suffix) in
 the linking note's folder, then the shortest path; remaining ties pick the first by path and
@@ -37,6 +44,6 @@ Python-Markdown extension around it (plus Obsidian callout types on ``pymdownx.q
 :mod:`kbgen.vault.pages` generates backlinks, tag, graph, home and folder pages.
 """
 
-from kbgen.vault.index import Heading, Link, Note, Resolution, VaultIndex, parse_note
+from kbgen.vault.index import Heading, Link, Note, Resolution, SnippetReference, VaultIndex, parse_note
 
-__all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "parse_note"]
+__all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "SnippetReference", "parse_note"]

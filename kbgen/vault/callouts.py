@@ -42,7 +42,7 @@ class CalloutClassProcessor(Treeprocessor):
             if el.tag == "details" and (el.find("summary") is None or not classes):
                 continue
             kinds = [c for c in classes if c != "admonition"]
-            if any(k.startswith("kbgen-") for k in kinds):
+            if any(k.startswith("kb-") for k in kinds):
                 continue
             if not kinds or any(k in CALLOUT_TYPES.values() for k in kinds):
                 continue

@@ -33,6 +33,9 @@ def _frontmatter(text: str, lines: list[str], parsed: dict | None = None) -> lis
     m = scan._FRONTMATTER.match(text)
     if not m:
         return [(1, "frontmatter opened with '---' is never closed; it is shown as text")]
+    bomb = scan.yaml_alias_bomb(m.group(1) or "")
+    if bomb is not None:
+        return [(bomb[0] + 1, bomb[1])]
     try:
         meta = parsed if parsed else yaml.load(m.group(1) or "", Loader=scan._YAML_LOADER)
     except yaml.YAMLError as exc:

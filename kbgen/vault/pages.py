@@ -10,28 +10,15 @@ from html import escape
 import posixpath
 from typing import Callable
 
-from kbgen.vault.index import VaultIndex
+from kbgen.labels import Labels
+from kbgen.vault.index import VaultIndex, fold
 from kbgen.vault.render import _text, rel_href, tag_slug
-
-LABELS = {
-    "en": {"backlinks": "Backlinks", "no_backlinks": "No other note links here.", "tags": "Tags",
-           "tag": "Tag", "graph": "Graph", "local_graph": "Local graph", "notes": "Notes",
-           "home": "Home", "folder": "Folder", "notes_tagged": "Notes tagged", "unresolved": "Unresolved link"},
-    "zh": {"backlinks": "反向链接", "no_backlinks": "还没有其他笔记链接到这里。", "tags": "标签",
-           "tag": "标签", "graph": "知识图谱", "local_graph": "局部图谱", "notes": "笔记",
-           "home": "首页", "folder": "文件夹", "notes_tagged": "带有此标签的笔记", "unresolved": "未解析的链接"},
-}
-
-
-def labels_for(language: str | None) -> dict[str, str]:
-    return LABELS["zh" if (language or "").lower().startswith("zh") else "en"]
-
 
 def _link(index: VaultIndex, path: str, page_path: str) -> str:
     return f"[{_text(index.notes[path].title)}]({rel_href(path, page_path)})"
 
 
-def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: Callable[[str], str | None]) -> str:
+def backlinks_html(index: VaultIndex, path: str, labels: Labels, href: Callable[[str], str | None]) -> str:
     """The section appended to note ``path``: the notes linking to it (``href(vault_path)`` = URL)."""
     items = []
     for p in index.backlinks(path):
@@ -39,11 +26,32 @@ def backlinks_html(index: VaultIndex, path: str, labels: dict[str, str], href: C
         if url is not None:
             items.append(f'<li><a href="{escape(url)}">{escape(index.notes[p].title)}</a></li>')
     body = f"<ul>{''.join(items)}</ul>" if items else f"<p><em>{escape(labels['no_backlinks'])}</em></p>"
-    return (f'\n<section class="kbgen-backlinks"><h2 id="kbgen-backlinks">{escape(labels["backlinks"])}</h2>'
+    return (f'\n<section class="kb-backlinks"><h2 id="kb-backlinks">{escape(labels["backlinks"])}</h2>'
             f"{body}</section>\n")
 
 
-def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[str, str]:
+def frontmatter_tags(meta: dict) -> list[str]:
+    """The tags a note's frontmatter lists (``tags:``/``tag:``, a list or a comma-separated text)."""
+    value = meta.get("tags") or meta.get("tag") or []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        value = [value]
+    return [str(t).strip().lstrip("#") for t in value if t is not None and str(t).strip()]
+
+
+def tag_bar_html(meta: dict, tag_href: Callable[[str], str | None]) -> str:
+    """The frontmatter tags shown under a note's title, each a link to its tag page
+    (``tag_href(tag)`` = URL or None); inline tags are linked where they are written."""
+    links = []
+    for t in dict.fromkeys(frontmatter_tags(meta)):
+        href = tag_href(t)
+        if href is not None:
+            links.append(f'<a class="kb-tag" href="{escape(href)}">#{escape(t)}</a>')
+    return f'\n<p class="kb-tags">{" ".join(links)}</p>\n' if links else ""
+
+
+def tag_pages(index: VaultIndex, tags_dir: str, labels: Labels) -> dict[str, str]:
     """Vault path -> Markdown of ``<tags_dir>/index.md`` and one page per tag (nested tags too)."""
     tags = index.tags()
     pages = {}
@@ -55,9 +63,10 @@ def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[
     pages[overview] = "\n".join(rows) + "\n"
     for tag, notes in tags.items():
         path = f"{tags_dir}/{tag_slug(tag)}.md"
-        lines = [f"---\ntitle: '#{tag}'\n---\n", f"# #{_text(tag)}\n", f"{labels['notes_tagged']}:\n"]
+        lines = [f"---\ntitle: {json.dumps('#' + tag, ensure_ascii=False)}\n---\n", f"# #{_text(tag)}\n",
+                 f"{labels['notes_tagged']}:\n"]
         lines += [f"- {_link(index, p, path)}" for p in notes]
-        children = [t for t in tags if t.startswith(tag + "/") and t.count("/") == tag.count("/") + 1]
+        children = [t for t in tags if fold(t).startswith(fold(tag) + "/") and t.count("/") == tag.count("/") + 1]
         if children:
             lines.append("")
             lines += [f"- [#{_text(c)}]({rel_href(f'{tags_dir}/{tag_slug(c)}.md', path)})" for c in children]
@@ -69,20 +78,20 @@ def tag_pages(index: VaultIndex, tags_dir: str, labels: dict[str, str]) -> dict[
 def graph_div(node: str | None, height: int) -> str:
     """The element the graph script fills: the whole vault (``node`` None) or a local graph."""
     attr = f' data-node="{escape(node)}"' if node else ""
-    kind = "kbgen-local-graph" if node else "kbgen-global-graph"
-    return f'<div class="kbgen-graph {kind}"{attr} style="height:{height}px"></div>'
+    kind = "kb-local-graph" if node else "kb-global-graph"
+    return f'<div class="kb-graph {kind}"{attr} style="height:{height}px"></div>'
 
 
-def local_graph_html(path: str, labels: dict[str, str]) -> str:
-    return (f'\n<details class="kbgen-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
+def local_graph_html(path: str, labels: Labels) -> str:
+    return (f'\n<details class="kb-local-graph-box" open><summary>{escape(labels["local_graph"])}</summary>'
             f"{graph_div(path, 300)}</details>\n")
 
 
-def graph_page(labels: dict[str, str]) -> str:
+def graph_page(labels: Labels) -> str:
     return f"---\ntitle: {labels['graph']}\n---\n\n# {labels['graph']}\n\n{graph_div(None, 640)}\n"
 
 
-def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_dir: str | None,
+def home_page(index: VaultIndex, site_name: str, labels: Labels, tags_dir: str | None,
               graph_path: str | None) -> str:
     """A home page for a vault without ``index.md``: notes by folder, tags, the graph."""
     out = [f"# {site_name}\n"]
@@ -102,11 +111,11 @@ def home_page(index: VaultIndex, site_name: str, labels: dict[str, str], tags_di
     if tags and tags_dir:
         out.append(f"\n## {labels['tags']}\n")
         out.append(" ".join(f"[#{_text(t)}]({rel_href(f'{tags_dir}/{tag_slug(t)}.md', 'index.md')})"
-                            f"{{ .kbgen-tag }}" for t in tags))
+                            f"{{ .kb-tag }}" for t in tags))
     return "\n".join(out) + "\n"
 
 
-def folder_pages(index: VaultIndex, existing: set[str], labels: dict[str, str]) -> dict[str, str]:
+def folder_pages(index: VaultIndex, existing: set[str], labels: Labels) -> dict[str, str]:
     """``<folder>/index.md`` for each note folder without one: its notes and subfolders."""
     folders: set[str] = set()
     for p in index.notes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from urllib.parse import unquote
 
 import yaml
 
@@ -34,11 +35,56 @@ _CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
 _ATTR_ID = re.compile(r"[ \t]*\{[:]?[ \t]*#([\w\-:.]+)[^}]*\}[ \t]*$")
 
 
+#: Frontmatter whose aliases would expand to more values than this is refused, unexpanded.
+MAX_YAML_VALUES = 10_000
+
+
+def yaml_alias_bomb(block: str) -> tuple[int, str] | None:
+    """(1-based line in ``block``, message) when the YAML ``block``'s aliases (``*name``) would
+    expand to more than :data:`MAX_YAML_VALUES` values (a "billion laughs" bomb); else None.
+    Counts on the composed node graph, where each anchor is one node: nothing is expanded."""
+    if "*" not in block or "&" not in block:
+        return None
+    try:
+        root = yaml.compose(block, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return None  # malformed: reported as such
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a recursive alias counts once
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > MAX_YAML_VALUES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_YAML_VALUES:
+                    break
+        sizes[key] = total
+        return total
+
+    if root is None or size(root) <= MAX_YAML_VALUES:
+        return None
+    line = next((i + 1 for i, l in enumerate(block.split("\n")) if "&" in l), 1)
+    return line, (f"frontmatter refused: its YAML aliases would expand to more than {MAX_YAML_VALUES:,} values "
+                  "(an alias bomb); it is ignored, the note builds without it")
+
+
 def split_frontmatter(text: str) -> tuple[dict, str, int]:
-    """Split ``text`` into (frontmatter dict, body, number of lines the frontmatter took)."""
+    """Split ``text`` into (frontmatter dict, body, number of lines the frontmatter took).
+    Malformed YAML: ``({}, text, 0)``; an alias bomb: ``({}, body, lines)`` (never expanded)."""
     m = _FRONTMATTER.match(text)
     if not m:
         return {}, text, 0
+    if yaml_alias_bomb(m.group(1) or ""):
+        return {}, text[m.end():], text[: m.end()].count("\n")
     try:
         meta = yaml.load(m.group(1) or "", Loader=_YAML_LOADER) or {}
     except yaml.YAMLError:
@@ -66,14 +112,54 @@ def fenced_line_mask(lines: list[str]) -> list[bool]:
     return out
 
 
+#: Tags whose raw HTML block is HTML, not Markdown (Python-Markdown's block-level elements,
+#: plus SVG and MathML), from the opening line to the matching closing tag.
+HTML_BLOCK_TAGS = frozenset((
+    "address article aside blockquote body canvas center colgroup dd details dialog div dl dt "
+    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html iframe legend li "
+    "main map math menu nav noscript object ol output p pre progress section script style summary svg "
+    "table tbody td template textarea tfoot th thead tr ul video"
+).split())
+_HTML_OPEN = re.compile(r"^ {0,3}<([A-Za-z][A-Za-z0-9-]*)(?=[\s/>]|$)([^>]*)")
+
+
+def html_block_mask(lines: list[str], fenced: list[bool]) -> list[bool]:
+    """For each line, True when it is inside a raw HTML block (nothing there is a link or tag,
+    as in Obsidian). A block opened with a ``markdown`` attribute holds Markdown (md_in_html)."""
+    out = [False] * len(lines)
+    i, n = 0, len(lines)
+    while i < n:
+        m = None if fenced[i] else _HTML_OPEN.match(lines[i])
+        tag = m.group(1).lower() if m else ""
+        if not m or tag not in HTML_BLOCK_TAGS or re.search(r"\bmarkdown\s*=", m.group(2)):
+            i += 1
+            continue
+        opener = re.compile(rf"<{tag}(?=[\s/>])", re.I)
+        closer = re.compile(rf"</{tag}\s*>", re.I)
+        depth, j = 0, i
+        closed = closer.search("\n".join(lines[i:])) is not None
+        while j < n:
+            if j > i and not lines[j].strip() and not closed:
+                break  # never closed: the block ends at the blank line
+            depth += len(opener.findall(lines[j])) - len(closer.findall(lines[j]))
+            out[j] = True
+            if depth <= 0:
+                break
+            j += 1
+        i = j + 1
+    return out
+
+
 def mask_code(text: str) -> str:
-    """``text`` with fenced code, inline code, math, HTML tags and URLs replaced by MASK.
+    """``text`` with fenced code, raw HTML blocks, inline code, math, HTML tags and URLs
+    replaced by MASK.
 
     The result has the same length and line structure, so regex offsets on it index ``text``.
     """
     lines = text.split("\n")
     fenced = fenced_line_mask(lines)
-    masked = "\n".join(MASK * len(l) if f else l for l, f in zip(lines, fenced))
+    html = html_block_mask(lines, fenced) if "<" in text else [False] * len(lines)
+    masked = "\n".join(MASK * len(l) if f or h else l for l, f, h in zip(lines, fenced, html))
 
     def blank(m: re.Match) -> str:
         return "".join("\n" if c == "\n" else MASK for c in m.group(0))
@@ -131,6 +217,48 @@ def find_tags(text: str, masked: str | None = None) -> list[tuple[str, int, int]
     return [(m.group(1).rstrip("/"), m.start(), m.end()) for m in TAG.finditer(masked)]
 
 
+# [text](target "title") and ![alt](target): the target may be <wrapped>, hold (balanced) parens.
+_MD_LINK_FULL = re.compile(
+    r"(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+    r"\([ \t]*(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'))?[ \t]*\)")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^//|^#|^/")
+
+
+@dataclass(frozen=True)
+class MdLink:
+    """One Markdown link or image to a vault file (``[t](Note.md)``, ``![a](pic.png#x)``).
+    ``start``/``end`` index the whole link, ``target_start``/``target_end`` its raw target."""
+
+    embed: bool
+    text: str
+    target: str  # URL-decoded path, without the fragment
+    fragment: str | None
+    start: int
+    end: int
+    target_start: int
+    target_end: int
+    line: int
+
+
+def find_md_links(text: str, masked: str) -> list[MdLink]:
+    """Markdown links and images outside code whose target is a relative path (no scheme,
+    not ``#``-only, not site-absolute): Obsidian resolves those like wikilinks."""
+    out = []
+    for m in _MD_LINK_FULL.finditer(text):
+        if masked[m.start()] == MASK or (m.group(1) and masked[m.start() + 1] == MASK):
+            continue
+        raw = m.group(3)
+        t_start, t_end = m.start(3), m.end(3)
+        if raw.startswith("<"):
+            raw, t_start, t_end = raw[1:-1], t_start + 1, t_end - 1
+        if not raw or _SCHEME.match(raw):
+            continue
+        path, _, fragment = raw.partition("#")
+        out.append(MdLink(bool(m.group(1)), m.group(2), unquote(path), unquote(fragment) or None,
+                          m.start(), m.end(), t_start, t_end, masked.count("\n", 0, m.start())))
+    return out
+
+
 @dataclass(frozen=True)
 class RawHeading:
     level: int
@@ -180,6 +308,33 @@ def heading_plain_text(text: str) -> str:
     return text.replace("\\", "")
 
 
+# Obsidian block ids: "^id" (letters, digits, dashes) at the end of a line after a space, or
+# alone on its own line (then it names the block just above: list, quote, table, callout).
+_BLOCK_MARK = re.compile(r"(?:^|(?<=[ \t]))\^([A-Za-z0-9-]+)[ \t]*$", re.M)
+
+
+@dataclass(frozen=True)
+class BlockMark:
+    """One ``^id`` marker: ``start``/``end`` index the ``^id`` text; ``own_line`` when alone."""
+
+    id: str
+    start: int
+    end: int
+    line: int  # 0-based line in the scanned text
+    own_line: bool
+
+
+def find_blocks(text: str, masked: str | None = None) -> list[BlockMark]:
+    """Block id markers outside code, math and HTML."""
+    masked = mask_code(text) if masked is None else masked
+    out = []
+    for m in _BLOCK_MARK.finditer(masked):
+        ls = masked.rfind("\n", 0, m.start()) + 1
+        own = not masked[ls:m.start()].strip()
+        out.append(BlockMark(m.group(1), m.start(), m.end(), masked.count("\n", 0, m.start()), own))
+    return out
+
+
 @dataclass(frozen=True)
 class BodyScan:
     """Everything the index and the renderer read from one note body, computed once."""
@@ -189,11 +344,15 @@ class BodyScan:
     refs: list[WikiRef]
     tags: list[tuple[str, int, int]]
     headings: list[RawHeading]
+    blocks: list[BlockMark]
+    md_links: list[MdLink]
 
     @classmethod
     def of(cls, text: str) -> "BodyScan":
         masked = mask_code(text)
-        return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked))
+        md_links = find_md_links(text, masked) if "](" in text else []
+        return cls(text, masked, find_wikilinks(text, masked), find_tags(text, masked), find_headings(text, masked),
+                   find_blocks(text, masked), md_links)
 
     def for_text(self, text: str) -> "BodyScan | None":
         """This scan re-based onto ``text`` when ``text`` is this body without its leading blank
@@ -210,4 +369,7 @@ class BodyScan:
             [replace(r, start=r.start - cut, end=r.end - cut, line=r.line - lines) for r in self.refs],
             [(t, s - cut, e - cut) for t, s, e in self.tags],
             [replace(h, line=h.line - lines) for h in self.headings],
+            [replace(b, start=b.start - cut, end=b.end - cut, line=b.line - lines) for b in self.blocks],
+            [replace(l, start=l.start - cut, end=l.end - cut, target_start=l.target_start - cut,
+                     target_end=l.target_end - cut, line=l.line - lines) for l in self.md_links],
         )

@@ -254,7 +254,7 @@ def test_note_banner_shows_level_prerequisites_and_next_step(variant: str, brows
 
 
 FIND_NODES_JS = """() => {
-  const cv = document.querySelector('.kbgen-global-graph canvas');
+  const cv = document.querySelector('.kb-global-graph canvas');
   if (!cv) return null;
   const ctx = cv.getContext('2d');
   const {data, width, height} = ctx.getImageData(0, 0, cv.width, cv.height);
@@ -295,13 +295,13 @@ def test_graph_draws_nodes_and_a_click_opens_the_note(scheme: str, variant: str,
     ctx = new_context(browser, base, [], scheme=scheme)
     page = ctx.new_page()
     page.goto(base + graphs[0])
-    page.wait_for_selector(".kbgen-global-graph canvas")
+    page.wait_for_selector(".kb-global-graph canvas")
     nodes = _settled_nodes(page)
     assert nodes and len(nodes) >= 10, f"graph shows {len(nodes or [])} nodes"
     for x, y in nodes:
         page.mouse.move(x, y)
         page.wait_for_timeout(30)
-        tip = page.locator(".kbgen-graph-tip")
+        tip = page.locator(".kb-graph-tip")
         if tip.is_visible() and tip.inner_text().strip():
             title = tip.inner_text().strip()
             with page.expect_navigation():

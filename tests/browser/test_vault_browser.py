@@ -57,7 +57,7 @@ def node_screen_pos(page, selector: str, node_id: str) -> tuple[float, float]:
 
 def test_global_graph_draws_zooms_drags_and_opens(page, site: Path) -> None:
     page.goto((site / "graph.html").as_uri())
-    sel = ".kbgen-global-graph"
+    sel = ".kb-global-graph"
     wait_settled(page, sel)
     info = page.evaluate(f"""() => {{ const g = document.querySelector({sel!r}).kbgenGraph;
         const c = g.canvas, ctx = c.getContext('2d'), px = ctx.getImageData(0, 0, c.width, c.height).data;
@@ -92,7 +92,7 @@ def test_global_graph_draws_zooms_drags_and_opens(page, site: Path) -> None:
 
 def test_local_graph_and_dark_palette(page, site: Path) -> None:
     page.goto((site / "核心组件" / "自注意力机制.html").as_uri())
-    sel = ".kbgen-local-graph"
+    sel = ".kb-local-graph"
     wait_settled(page, sel)
     ids = page.evaluate(f"() => document.querySelector({sel!r}).kbgenGraph.nodes.map(n => n.id)")
     # The note, what it links to, and what links to it; nothing else.
@@ -106,7 +106,7 @@ def test_local_graph_and_dark_palette(page, site: Path) -> None:
 
 def test_hover_preview_shows_description(page, site: Path) -> None:
     page.goto((site / "笔记 with spaces.html").as_uri())
-    page.hover("a.kbgen-link >> text=Self-Attention")
-    preview = page.locator(".kbgen-preview")
+    page.hover("a.kb-link >> text=Self-Attention")
+    preview = page.locator(".kb-preview")
     preview.wait_for(state="visible", timeout=5000)
     assert "自注意力机制" in preview.inner_text() and "每个词看所有词" in preview.inner_text()
