@@ -383,11 +383,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         return server
 
     # -- mkdocs serve: kbgen.serve keeps the last build's state for its fast path -------------
+    @event_priority(-100)  # after every other plugin: the nav and env the pages are built with
     def on_nav(self, nav, config: MkDocsConfig, files: Files):
         if self.live is not None:
             self.live.on_nav(nav)
         return nav
 
+    @event_priority(-100)
     def on_env(self, env, config: MkDocsConfig, files: Files):
         if self.live is not None:
             self.live.on_env(env, config, files)
