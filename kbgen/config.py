@@ -14,6 +14,14 @@ class KbgenConfig(Config):
     snippet_timeout = c.Type((int, float), default=60)
     execute = c.Type(bool, default=True)  # false: snippets are not run, pages show their source only
     snippet_memory_mb = c.Optional(c.Type(int))  # address-space cap per snippet; None: RAM / jobs, 0: none
+    # Where stale snippets run: "local" (fork server here) or "dask" (one task per snippet; README
+    # "Building on a cluster"). dask_scheduler: tcp://host:8786 (None: $KBGEN_DASK_SCHEDULER, else a
+    # LocalCluster of dask_workers processes on 127.0.0.1); gpu_fallback: cpu lets resources=GPU
+    # snippets run on CPU workers when no worker offers a GPU (default: they fail).
+    executor = c.Choice(("local", "dask"), default="local")
+    dask_scheduler = c.Optional(c.Type(str))
+    dask_workers = c.Optional(c.Type(int))
+    gpu_fallback = c.Choice(("fail", "cpu"), default="fail")
     tags_dir = c.Type(str, default="tags")
     graph_page = c.Type(str, default="graph.md")
     local_graph = c.Type(bool, default=True)

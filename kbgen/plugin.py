@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
@@ -148,7 +148,7 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         if self.config.notebooks:
             _ensure_notebook_plugin(config)
         if self.config.site:
-            from kbgen.site import ensure_site_plugin
+            from kbgen.site.plugin import ensure_site_plugin
 
             ensure_site_plugin(config)
         return config
@@ -164,18 +164,29 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             root, snippets_dir=snippets_dir, timeout=self.config.snippet_timeout, strict=bool(config.strict),
             docs_dir=Path(config.docs_dir), memory_limit_mb=self.config.snippet_memory_mb,
             live=self._command == "serve", execution=self.config.execute,
+            **self._executor_options(),
         )
+
+    def _executor_options(self) -> dict[str, Any]:
+        if self.config.executor == "local":
+            return {}
+        from kbgen.snippets.dask_executor import ClusterOptions
+
+        return {"executor": self.config.executor, "cluster": ClusterOptions(
+            scheduler=self.config.dask_scheduler, workers=self.config.dask_workers,
+            gpu_fallback=self.config.gpu_fallback)}
 
     # -- snippets: executed in on_files, their pages filled once references are known --
     def _add_snippet_files(self, files: Files, config: MkDocsConfig) -> Files:
         """Run the snippets (cached) and add their pages, figures and downloads to ``files``."""
         from kbgen.snippets.cache import CacheRemovedError
+        from kbgen.snippets.dask_executor import ClusterError  # executor: dask, the cluster failed as a whole
 
         engine = self.engine
         assert engine is not None
         try:
             engine.run()
-        except CacheRemovedError as e:
+        except (CacheRemovedError, ClusterError) as e:
             raise PluginError(str(e)) from None
         added: dict[str, str] = {}
 
@@ -564,3 +575,8 @@ def _markdown_default_slugify():
     from markdown.extensions.toc import slugify
 
     return slugify
+
+
+# Last: kbgen.site's plugin imports after_title and vault_index from this module.
+from kbgen.site import glossary  # noqa: E402
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding  # noqa: E402

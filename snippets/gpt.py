@@ -27,8 +27,10 @@ from transformer_core.device import get_device
 from transformer_core.generate import generate
 from transformer_core.models import GPT, TransformerConfig
 from transformer_core.train import train_char_lm
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{gpt.py:key}}
 torch.manual_seed(0)
 
@@ -50,11 +52,11 @@ print(f"model: {n_params:,} parameters; loss {history[0]['loss']:.2f} -> {histor
 print(f"a uniform guess over the vocabulary would score ln({tok.vocab_size}) = {torch.log(torch.tensor(float(tok.vocab_size))):.2f}")
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot([h["step"] for h in history], [h["loss"] for h in history], label="train")
-ax.plot([h["step"] for h in history], [h["val_loss"] for h in history], label="validation")
-ax.set_xlabel("step")
-ax.set_ylabel("cross-entropy (nats / char)")
-ax.set_title("Tiny character-level GPT on the project corpus")
+ax.plot([h["step"] for h in history], [h["loss"] for h in history], label="训练集")
+ax.plot([h["step"] for h in history], [h["val_loss"] for h in history], label="验证集")
+ax.set_xlabel("步数（step）")
+ax.set_ylabel("交叉熵（nats / 字符）")
+ax.set_title("在项目语料上训练的迷你字符级 GPT")
 ax.legend()
 fig.tight_layout()
 plt.show()
@@ -114,17 +116,17 @@ for n in lengths:
 machine = (f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
            f"{torch.get_num_threads()} torch threads, device {device.type}, torch {torch.__version__}")
 print(f"measured at build time on: {machine}")
-print(f"{'new tokens':>10} {'no cache (s)':>13} {'KV cache (s)':>13} {'speed-up':>9}")
+print(f"{'生成 token 数':>10} {'无缓存（秒）':>10} {'KV 缓存（秒）':>10} {'加速比':>7}")
 for n, a, b in rows:
     print(f"{n:>10} {a:>13.3f} {b:>13.3f} {a / b:>8.1f}x")
 print("generated tokens identical with and without the cache: yes")
 
 fig, ax = plt.subplots(figsize=(7, 3.4))
-ax.plot(lengths, [r[1] for r in rows], "o-", label="no cache: re-run the whole sequence each step")
-ax.plot(lengths, [r[2] for r in rows], "s-", label="KV cache: only the new token each step")
-ax.set_xlabel("tokens generated")
-ax.set_ylabel("seconds")
-ax.set_title(f"Greedy generation time (d_model=128, 4 layers)\n{machine}", fontsize=9)
+ax.plot(lengths, [r[1] for r in rows], "o-", label="无缓存：每一步重算整段序列")
+ax.plot(lengths, [r[2] for r in rows], "s-", label="KV 缓存：每一步只算新 token")
+ax.set_xlabel("生成的 token 数")
+ax.set_ylabel("秒")
+ax.set_title(f"贪心生成用时（d_model=128，4 层）\n{machine}", fontsize=9)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -146,15 +148,15 @@ for n in names:
 
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 xs = range(len(names))
-ax.semilogy(xs, [counts[n].total for n in names], "o-", color="tab:blue", label="computed (meta device)")
-ax.semilogy(xs, [PAPER_COUNTS[n] for n in names], "o", mfc="none", ms=12, color="tab:red", label="published")
+ax.semilogy(xs, [counts[n].total for n in names], "o-", color="tab:blue", label="代码数出（meta 设备）")
+ax.semilogy(xs, [PAPER_COUNTS[n] for n in names], "o", mfc="none", ms=12, color="tab:red", label="论文公布")
 for x, n in zip(xs, names):
     ax.annotate(f"{counts[n].total / 1e9:.3g}B" if counts[n].total >= 1e9 else f"{counts[n].total / 1e6:.0f}M",
                 (x, counts[n].total), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=8)
 ax.set_xticks(list(xs), names)
-ax.set_ylabel("parameters (log scale)")
+ax.set_ylabel("参数量（对数坐标）")
 ax.set_ylim(5e7, 2e12)
-ax.set_title("GPT-1 (2018) -> GPT-2 (2019) -> GPT-3 (2020)")
+ax.set_title("GPT-1（2018）→ GPT-2（2019）→ GPT-3（2020）")
 ax.legend(loc="upper left")
 ax.grid(True, which="major", axis="y", alpha=0.3)
 fig.tight_layout()

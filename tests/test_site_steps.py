@@ -98,6 +98,7 @@ use_directory_urls: false
 theme: {name: material, language: zh}
 plugins:
   - kbgen: {graph_page: "", tags_dir: "", local_graph: false, backlinks: false}
+  - kbgen-site: {path_dir: 学习路径, levels: [专家级]}
 """
 
 

@@ -34,7 +34,7 @@ global.addEventListener = () => {};
 global.location = { href: "http://localhost/a/b.html" };
 global.document = {
   currentScript: null, readyState: "complete", body: {},
-  querySelectorAll: (sel) => (sel === ".kbgen-graph" ? [el] : []),
+  querySelectorAll: (sel) => (sel === ".kb-graph" ? [el] : []),
   createElement: () => element({}), addEventListener() {},
 };
 global.getComputedStyle = () => ({ getPropertyValue: () => "" });
