@@ -210,7 +210,7 @@ def main() -> None:
     for fast, slow in (("vault", "vault-slow"), ("generated", "generated-slow")):
         if fast in results and slow in results:
             f, sl = (statistics.median(results[n].latencies) for n in (fast, slow))
-            print(f"{fast} with fast_serve vs without: {f:.2f} s vs {sl:.2f} s ({f / sl:.2f}x)")
+            print(f"{fast} with fast_serve vs without: {f:.2f} s vs {sl:.2f} s ({f / sl:.3f}x)")
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for name, s in results.items():
         print(f"{name:16s}: save -> visible median {statistics.median(s.latencies):6.2f} s "
@@ -219,7 +219,7 @@ def main() -> None:
     if "generated" in results and "generated-plain" in results:
         k = statistics.median(results["generated"].latencies)
         p = statistics.median(results["generated-plain"].latencies)
-        print(f"generated vs plain mkdocs serve: {k / p:.2f}x (target <= 0.5x and <= 2.0 s)")
+        print(f"generated vs plain mkdocs serve: {k / p:.3f}x (target <= 0.5x and <= 2.0 s)")
     if "vault" in results:
         print(f"this vault: {statistics.median(results['vault'].latencies):.2f} s (target <= 1.0 s)")
 
