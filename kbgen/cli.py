@@ -166,7 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--cached", action="store_true", help="reuse a valid cache entry instead of executing")
     check = sub.add_parser("check", help="report stale, failing, unused snippets and broken snippet references")
     check.add_argument("--run", action="store_true", help="execute stale snippets first (through the cache)")
+    zb = sub.add_parser("build", help="run stale snippets, then build the site with Zensical (see kbgen.zensical)")
+    zb.add_argument("-f", "--config-file", default="mkdocs.yml", help="the project's MkDocs config (default: mkdocs.yml)")
+    zb.add_argument("--build-dir", help="generated docs + config for Zensical (default: <root>/build/zensical)")
+    zb.add_argument("--strict", action="store_true", help="fail on snippet failures and kbgen errors")
+    zb.add_argument("--no-execute", action="store_true", help="run no snippet; embeds show what the cache holds")
     args = parser.parse_args(argv)
+    if args.cmd == "build":
+        from kbgen.zensical import cmd_build
+
+        return cmd_build(args)
     if args.cmd == "run":
         return cmd_run(args)
     if args.cmd == "check":

@@ -38,3 +38,6 @@ class KbgenConfig(Config):
     # *.ipynb in the vault become pages through mkdocs-jupyter (added when mkdocs.yml does not
     # list it), linkable and embeddable with wikilinks.
     notebooks = c.Type(bool, default=True)
+    # mkdocs serve: an edited note's page is re-rendered at once, the whole site rebuilt in the
+    # background (kbgen.serve); false: MkDocs' own full rebuild on every save.
+    fast_serve = c.Type(bool, default=True)

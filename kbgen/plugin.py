@@ -18,6 +18,7 @@ files and hands each page to the extension. Options (all optional)::
           site: true              # add the reader's-site plugin (kbgen-site) with its defaults
           labels: {}              # reader-facing words, e.g. {backlinks: "Linked from"} (kbgen.labels)
           outside_symlinks: follow # or "refuse": symlinks out of docs_dir are left out and reported
+          fast_serve: true        # mkdocs serve: re-render edited notes at once, rebuild in the background
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.config import KbgenConfig
 from kbgen.labels import labels_for
+from kbgen.serve.live import LiveServe
 from kbgen.site import glossary
 from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
@@ -89,13 +91,18 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._command = "build"
         self._frozen = False  # gc.freeze() in effect (between on_files and the end of the build)
         self._after_title: dict[str, list[str]] = {}  # src_uri -> HTML to put under the page title
+        self.live: LiveServe | None = None  # under `mkdocs serve`: fast path + background builds
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup also keeps this instance across `mkdocs serve` rebuilds.
         self._command = command
+        if command == "serve" and self.config.fast_serve and self.live is None:
+            self.live = LiveServe()
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        if self.live is not None:
+            self.live.on_build_start()
         exts = config.markdown_extensions
         if self.config.markdown_defaults:
             for name, opts in DEFAULT_EXTENSIONS.items():
@@ -288,6 +295,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     # -- pages -----------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
         assert self.ext is not None and self.index is not None
         src = page.file.src_uri
         note = self.index.notes.get(src)
@@ -380,7 +389,31 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         paths: list[Path] = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
+        if self.live is not None:
+            self.live.attach(server, config)
         return server
+
+    # -- mkdocs serve: kbgen.serve keeps the last build's state for its fast path -------------
+    @event_priority(-100)  # after every other plugin: the nav and env the pages are built with
+    def on_nav(self, nav, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_nav(nav)
+        return nav
+
+    @event_priority(-100)
+    def on_env(self, env, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_env(env, config, files)
+        return env
+
+    def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
+        return output
+
+    def on_shutdown(self) -> None:
+        if self.live is not None:
+            self.live.shutdown()
 
 
 def heading_slugify(config: MkDocsConfig) -> tuple[Slugify, str]:
@@ -542,3 +575,8 @@ def _markdown_default_slugify():
     from markdown.extensions.toc import slugify
 
     return slugify
+
+
+# Last: kbgen.site's plugin imports after_title and vault_index from this module.
+from kbgen.site import glossary  # noqa: E402
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding  # noqa: E402

@@ -18,8 +18,10 @@ import torch
 
 from transformer_core.attention import causal_mask
 from transformer_core.configs import PAPER_COUNTS, count_parameters
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -25,8 +25,10 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
 from transformer_core.configs import PRESETS, build
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{architecture_diagrams.py:key}}
 SEQ_LEN = 16  # tokens in the traced forward pass (batch size 1)
 # Shapes only: the meta device allocates nothing, so even large presets trace in a moment.

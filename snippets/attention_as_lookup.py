@@ -16,9 +16,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from transformer_core.attention import scaled_dot_product_attention
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,8 +22,10 @@ from transformer_core.data import load_corpus
 from transformer_core.models import BertModel, TransformerConfig
 from transformer_core.tokenizer import CharTokenizer
 from transformer_core.train import warmup_cosine
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{bert.py:key}}
 torch.manual_seed(0)
 

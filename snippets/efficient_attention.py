@@ -29,9 +29,11 @@ from transformer_core.efficient import (
 )
 from transformer_core.measure import best_time, machine, peak_bytes
 from transformer_core.report import print_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 def bigbird_mask(L: int, window: int, n_global: int, n_random: int, seed: int = 0) -> torch.Tensor:

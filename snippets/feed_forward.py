@@ -14,9 +14,12 @@ import torch.nn.functional as F
 
 from transformer_core.configs import PRESETS, count_parameters
 from transformer_core.feedforward import ACTIVATIONS, FeedForward, SwiGLU
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
+KB_VALUES = {}  # values the notes bind into prose: {{feed_forward.py:key}}
 
 # %% position_wise
 d_model, d_ff, L = 16, 64, 5
@@ -132,6 +135,8 @@ decoder_only = [share for name, cfg, pc, ratio, share in rows if cfg.arch != "en
 print(f"\n仅编码器 / 仅解码器模型中，FFN 占非嵌入参数的 {min(decoder_only):.0%}–{max(decoder_only):.0%}"
       "（其余主要是注意力，LayerNorm 只占极小一部分）")
 assert all(0.6 < s < 0.7 for s in decoder_only), "FFN holds about two thirds of the non-embedding parameters"
+KB_VALUES["ffn_over_attention"] = round(min(r[3] for r in rows if r[1].arch != "encoder-decoder"), 2)  # GPT/BERT layers
+KB_VALUES["ffn_share_min"], KB_VALUES["ffn_share_max"] = round(min(decoder_only), 2), round(max(decoder_only), 2)
 
 fig, ax = plt.subplots(figsize=(10, 3.8), constrained_layout=True)
 names = [r[0] for r in rows]

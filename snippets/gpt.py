@@ -27,8 +27,10 @@ from transformer_core.device import get_device
 from transformer_core.generate import generate
 from transformer_core.models import GPT, TransformerConfig
 from transformer_core.train import train_char_lm
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{gpt.py:key}}
 torch.manual_seed(0)
 

@@ -20,9 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer_core.feedforward import FeedForward
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

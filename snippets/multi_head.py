@@ -17,9 +17,11 @@ from transformer_core.attention import causal_mask
 from transformer_core.data import copy_task_batch
 from transformer_core.multihead import MultiHeadAttention
 from transformer_core.train import copy_task_accuracy, train_copy_task
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{multi_head.py:key}}
 
 # %% train_reverse
@@ -68,7 +70,8 @@ panels = [("encoder L1 self", enc_w[0], src_labels, src_labels),
           ("encoder L2 self", enc_w[1], src_labels, src_labels),
           ("decoder L1 cross", cross_w[0], out_labels, src_labels),
           ("decoder L2 cross", cross_w[1], out_labels, src_labels)]
-fig, axes = plt.subplots(len(panels), n_heads, figsize=(2.4 * n_heads, 2.5 * len(panels)), constrained_layout=True)
+fig, axes = plt.subplots(len(panels), n_heads, figsize=(2.4 * n_heads, 2.5 * len(panels)), constrained_layout=True,
+                         squeeze=False)  # squeeze=False: still a grid with n_heads=1
 for r, (name, w, ylab, xlab) in enumerate(panels):
     for h in range(n_heads):
         ax = axes[r, h]

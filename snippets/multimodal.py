@@ -20,9 +20,12 @@ from torch import nn
 
 from transformer_core.layers import EncoderLayer
 from transformer_core.positional import sinusoidal_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
+KB_VALUES = {}  # values the notes bind into prose: {{multimodal.py:key}}
 
 
 def patchify(img: torch.Tensor, p: int) -> torch.Tensor:
@@ -63,6 +66,10 @@ patches = patchify(img, PATCH)  # [1, 16, 768]
 n_patches = (IMG // PATCH) ** 2
 assert patches.shape == (1, n_patches, PATCH * PATCH * 3)
 assert torch.equal(unpatchify(patches, PATCH, 3, IMG, IMG), img)  # cutting into patches loses nothing
+# ViT-Base at its usual input size, and at twice the resolution: tokens grow with the square of the side.
+KB_VALUES["vit_tokens_224"] = patchify(torch.zeros(1, 3, 224, 224), 16).shape[1]
+KB_VALUES["vit_tokens_448"] = patchify(torch.zeros(1, 3, 448, 448), 16).shape[1]
+assert KB_VALUES["vit_tokens_448"] == 4 * KB_VALUES["vit_tokens_224"]
 
 fig = plt.figure(figsize=(12, 4))
 ax = fig.add_axes([0.02, 0.08, 0.28, 0.84])

@@ -26,6 +26,7 @@ WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|[^\]]*)?\]\]")
 # How deep a product manager needs each note (editorial judgement, keyed by note name).
 PM_DEPTH = {
     "AI技术学习路径建议": ("必读", "知道怎么用这套笔记、每级学到什么程度算够"),
+    "分词与Token": ("必读", "会估算一段中文有多少 token、能否放进窗口、要花多少钱"),
     "AI基础与机器学习三大类别": ("必读", "分清监督/无监督/强化学习，知道大模型训练用了哪几类"),
     "技术-Transformer架构": ("必读", "能画出全景图，说出为什么 Transformer 取代了 RNN"),
     "自注意力机制": ("必读（直觉）", "懂“每个词按相关度查看其他词”，公式可略"),

@@ -15,9 +15,11 @@ import torch
 from transformer_core.layers import EncoderLayer
 from transformer_core.positional import RotaryEmbedding, SinusoidalPositionalEncoding, alibi_bias, alibi_slopes, sinusoidal_table
 from transformer_core.tokenizer import CharTokenizer
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 # %% permutation_equivariance
 d_model = 32

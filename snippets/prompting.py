@@ -21,6 +21,7 @@ import torch
 from matplotlib.font_manager import FontProperties
 
 from transformer_core.data import load_corpus
+from transformer_core.fonts import use_cjk_font
 from transformer_core.generate import generate
 from transformer_core.models import TransformerConfig
 from transformer_core.train import train_char_lm
@@ -28,8 +29,8 @@ from transformer_core.train import train_char_lm
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 
-CJK_FONT_FILE = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-CJK = FontProperties(fname=str(CJK_FONT_FILE)) if CJK_FONT_FILE.exists() else None
+_cjk_font = use_cjk_font()  # finds a Chinese font on Linux, macOS and Windows (None when there is none)
+CJK = FontProperties(fname=_cjk_font.path) if _cjk_font is not None else None
 
 
 def label(ch: str) -> str:

@@ -17,9 +17,11 @@ from transformer_core.configs import PRESETS
 from transformer_core.feedforward import FeedForward
 from transformer_core.measure import best_time, machine, peak_bytes
 from transformer_core.report import print_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 
 # FLOPs of one layer's forward pass for n tokens (a matmul [a,b]x[b,c] costs 2abc FLOPs).

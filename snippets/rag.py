@@ -21,8 +21,10 @@ import torch
 import yaml
 
 from transformer_core.attention import scaled_dot_product_attention
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 ROOT = pathlib.Path(__file__).resolve().parents[1] if "__file__" in globals() else pathlib.Path.cwd()
 DOCS = ROOT / "docs"
 MAX_CHARS = 300  # chunk size budget, in characters

@@ -16,9 +16,11 @@ from torch import nn
 
 from transformer_core.data import copy_task_batch
 from transformer_core.layers import EncoderLayer
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 
 # %% layernorm_demo
 KB_VALUES = {}  # values the notes bind into prose: {{residual_layernorm.py:key}}

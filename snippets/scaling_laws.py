@@ -22,9 +22,11 @@ from transformer_core.models import GPT, TransformerConfig
 from transformer_core.tokenizer import CharTokenizer
 from transformer_core.train import warmup_cosine
 from transformer_core.report import print_table
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{scaling_laws.py:key}}
 
 

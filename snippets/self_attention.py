@@ -18,6 +18,7 @@ import torch
 from matplotlib.font_manager import FontProperties
 
 from transformer_core.attention import scaled_dot_product_attention
+from transformer_core.fonts import use_cjk_font
 from transformer_core.report import print_table
 from transformer_core.tokenizer import CharTokenizer
 
@@ -25,13 +26,13 @@ torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
 KB_VALUES = {}  # values the notes bind into prose: {{self_attention.py:key}}
 
-CJK_FONT_FILE = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+CJK_FONT = use_cjk_font()  # finds a Chinese font on Linux, macOS and Windows (None when there is none)
 
 
 def token_labels(tokens: list[str]) -> tuple[list[str], FontProperties | None]:
     """Tick labels for the tokens: the characters when a CJK font is installed, else 'index:codepoint'."""
-    if CJK_FONT_FILE.exists():
-        return tokens, FontProperties(fname=str(CJK_FONT_FILE))
+    if CJK_FONT is not None:
+        return tokens, FontProperties(fname=CJK_FONT.path)
     return [f"{i}:" + "+".join(f"U{ord(c):04X}" for c in t) for i, t in enumerate(tokens)], None
 
 
@@ -99,6 +100,9 @@ assert KB_VALUES["matches_library"], "matches_library"
 two_key = torch.softmax(torch.tensor([2.0, 1.0]), dim=-1)
 KB_VALUES["two_key_w1"] = round(two_key[0].item(), 2)
 KB_VALUES["two_key_w2"] = round(two_key[1].item(), 2)
+
+# The note's hand-worked example: scaled scores [2, 1] -> weights.
+KB_VALUES["softmax_2_1_first"], KB_VALUES["softmax_2_1_second"] = (round(w, 2) for w in torch.softmax(torch.tensor([2.0, 1.0]), 0).tolist())
 
 # %% heatmap
 labels, font = token_labels(chars)

@@ -25,9 +25,11 @@ from transformer_core.generate import generate
 from transformer_core.models import GPT, TransformerConfig
 from transformer_core.tokenizer import CharTokenizer
 from transformer_core.train import train_char_lm
+from transformer_core.fonts import use_cjk_font
 
 torch.manual_seed(0)
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{training_stages.py:key}}
 
 CFG = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128,

@@ -19,8 +19,10 @@ import torch
 from transformer_core.configs import PAPER_COUNTS, PRESETS, count_parameters
 from transformer_core.data import BOS_ID, copy_task_batch
 from transformer_core.train import copy_task_accuracy, train_copy_task
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{transformer_2017.py:key}}
 torch.manual_seed(0)
 PAPER_NAMES = ["transformer-base", "transformer-big"]

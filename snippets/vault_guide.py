@@ -23,8 +23,11 @@ import matplotlib.pyplot as plt
 import yaml
 
 import transformer_core
+from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
+use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
+KB_VALUES = {}  # values the notes bind into prose: {{vault_guide.py:key}}
 ROOT = pathlib.Path(__file__).resolve().parents[1] if "__file__" in globals() else pathlib.Path.cwd()
 DOCS, SNIPPETS = ROOT / "docs", ROOT / "snippets"
 LEVELS = ["入门级", "进阶级", "专家级"]
@@ -99,6 +102,13 @@ print_table(["级别", "路径上的步骤", "标为该级别的笔记", "嵌入
 print(f"\n共 {len(notes)} 个 Markdown 文件，{len(path_steps)} 个学习步骤，{len(list(SNIPPETS.glob('*.py')))} 个代码片段。")
 missing = [k for _, _, k in path_steps if k not in notes]
 print("路径上尚未写成的笔记: " + (", ".join(missing) if missing else "无"))
+# Estimated reading time per level, from each step's frontmatter `minutes:` (the home page binds these).
+minutes_per_level = {lvl: sum(int(notes[k][0].get("minutes") or 0) for l2, _, k in path_steps if l2 == lvl and k in notes) for lvl in LEVELS}
+steps_per_level = {lvl: sum(1 for l2, _, _ in path_steps if l2 == lvl) for lvl in LEVELS}
+KB_VALUES["hours_level1"], KB_VALUES["hours_level2"], KB_VALUES["hours_level3"] = (round(minutes_per_level[lvl] / 60, 1) for lvl in LEVELS)
+KB_VALUES["steps_level1"], KB_VALUES["steps_level2"], KB_VALUES["steps_level3"] = (steps_per_level[lvl] for lvl in LEVELS)
+KB_VALUES["hours_total"] = round(sum(minutes_per_level.values()) / 60, 1)
+print("预计用时（小时，来自每篇笔记的 minutes）: " + ", ".join(f"{lvl} {minutes_per_level[lvl] / 60:.1f}" for lvl in LEVELS))
 
 # %% path_table
 violations, unresolved = [], []

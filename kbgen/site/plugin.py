@@ -27,7 +27,7 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.labels import Labels, labels_for
 from kbgen.site.config import SiteConfig
-from kbgen.plugin import after_title, vault_index
+import kbgen.plugin as kbgen_plugin  # a module, not names: kbgen.plugin imports kbgen.site too
 from kbgen.site import banner, math, searchview
 from kbgen.site import navtidy
 from kbgen.site import steps as step_facts
@@ -90,7 +90,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             if files.get_file_from_path(dest) is None:
                 files.append(File.generated(config, dest, abs_src_path=str(ASSETS / src)))
         # The build's vault index (kbgen's, built in its on_files): the one parser and resolver.
-        self.index = index = vault_index(config)
+        self.index = index = kbgen_plugin.vault_index(config)
         self.meta = {src: note.frontmatter for src, note in index.notes.items()}
         # Snippet pages stay out of the nav (reached from notes, the snippets index and search).
         snippet_pages = navtidy.snippet_pages(getattr(config.plugins.get("kbgen"), "engine", None))
@@ -172,7 +172,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             top += banner.progress_box(level.name, self.labels) + step_facts.level_total_html(level, self.meta)
         elif self.config.banner and self.index is not None and src in self.index.notes:
             top += self._note_banner(src, page, files)
-        after_title(config, page, top)
+        kbgen_plugin.after_title(config, page, top)
         return html
 
     # -- search: index a light copy of the page (same index, a fraction of the parsing) ----
