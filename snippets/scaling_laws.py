@@ -1,4 +1,4 @@
-# kbgen: timeout=240
+# kbgen: timeout=600
 # %% [markdown]
 # # 缩放定律：在小语料上亲手拟合一条幂律，再对照 Kaplan 与 Chinchilla
 #

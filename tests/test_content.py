@@ -7,6 +7,7 @@ notes of both content issues; the issue-5 notes get the stricter built-site chec
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SNIPPETS = sorted((ROOT / "snippets").glob("*.py"))
 LEVELS = ("入门级", "进阶级", "专家级")
+APPENDIX = "附录"  # level of notes kept off the learning path (e.g. how to use the vault)
 PATH_DIR = "学习路径"
 # The notes of issue 5 (hub, core components, the three classic architectures).
 ISSUE5_NOTES = [
@@ -170,8 +172,9 @@ def test_note_frontmatter_and_place_on_path(note: str) -> None:
     fm = _frontmatter(DOCS / f"{note}.md")
     assert fm.get("title"), f"{note}: frontmatter has no title"
     level = fm.get("level")
-    assert level in LEVELS, f"{note}: level {level!r} is not one of {LEVELS}"
-    assert note in _path_steps(level), f"{note} (level {level}) is missing from {PATH_DIR}/{level}.md"
+    assert level in LEVELS + (APPENDIX,), f"{note}: level {level!r} is not one of {LEVELS + (APPENDIX,)}"
+    if level != APPENDIX:  # an appendix note is read any time, off the path
+        assert note in _path_steps(level), f"{note} (level {level}) is missing from {PATH_DIR}/{level}.md"
 
 
 def test_path_lists_only_existing_notes_and_respects_prerequisites() -> None:
@@ -266,8 +269,24 @@ def _bindings() -> list[tuple[str, int, str, str, str | None]]:
 
 
 def _exports(snippet: Path) -> dict[str, str]:
-    """``{key: right-hand side}`` of every ``KB_VALUES["key"] = ...`` in a snippet's source."""
-    return {m.group(1): m.group(2) for m in EXPORT.finditer(snippet.read_text(encoding="utf-8"))}
+    """``{key: right-hand side}`` of every ``KB_VALUES["key"] = ...`` in a snippet's source.
+
+    Tuple targets (``KB_VALUES["a"], KB_VALUES["b"] = ...``) count too; their right-hand side
+    is the whole tuple's source (never a single claim).
+    """
+    src = snippet.read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    for node in ast.walk(ast.parse(src)):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            elts = target.elts if isinstance(target, ast.Tuple) else [target]
+            for elt in elts:
+                if (isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name) and elt.value.id == "KB_VALUES"
+                        and isinstance(elt.slice, ast.Constant) and isinstance(elt.slice.value, str)):
+                    rhs = ast.get_source_segment(src, node.value) or ""
+                    out[elt.slice.value] = rhs if len(elts) == 1 else f"({rhs})"
+    return out
 
 
 def test_every_bound_value_is_exported_by_its_snippet() -> None:
