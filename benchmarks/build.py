@@ -145,7 +145,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved warm / execution-off rounds (best counts)")
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--only", nargs="*", help="benchmark just these snippets (names)")
+    ap.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="dask: only compare a cold build on a 2-worker LocalCluster with the local fork server")
+    ap.add_argument("--cold-rounds", type=int, default=1,
+                    help="--executor dask: cold build pairs, in ABBA order (local, dask, dask, local, ...); best counts")
     args = ap.parse_args()
+    if args.executor == "dask":
+        return dask_comparison(args)
 
     cores = len(os.sched_getaffinity(0)) if not args.cpus else len(args.cpus.split(","))
     rows: list[tuple[str, float, str]] = []
@@ -228,6 +234,77 @@ def main() -> None:
         print(f"ratio {k}: {v:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios, "cores": cores}, indent=1, ensure_ascii=False))
+
+
+# -- executor: dask (README "Building on a cluster") ----------------------------------------
+def _cold(proj: Path, cpus: str | None, config: str, site: str) -> tuple[float, str, dict]:
+    shutil.rmtree(proj / ".cache", ignore_errors=True)
+    dt, summary = mkdocs(proj, cpus, config, site)
+    return dt, summary, json.loads((proj / site / "kbgen-report.json").read_text(encoding="utf-8"))
+
+
+def _site_differences(a: Path, b: Path, report: dict) -> tuple[list[str], list[str]]:
+    """Files that differ between two sites, except the run reports and the sitemap's date:
+    (those carrying outputs of ``# kbgen: measured`` snippets, all others)."""
+    ta = {p.relative_to(a).as_posix(): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    tb = {p.relative_to(b).as_posix(): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    allowed = {"sitemap.xml", "sitemap.xml.gz", "kbgen-report.json", "snippets/index.html"}
+    diff = sorted(p for p in set(ta) | set(tb) if p not in allowed and ta.get(p) != tb.get(p))
+    measured = set()
+    for e in report["snippets"]:
+        if e.get("measured"):
+            stem = e["name"][:-3]
+            measured |= {p for p in diff if p.startswith(f"snippets/{stem}") or
+                         any(p == n[:-3] + ".html" or p == n[:-3] + "/index.html" for n in e["references"])}
+    return sorted(measured), [p for p in diff if p not in measured]
+
+
+def dask_comparison(args: argparse.Namespace) -> None:
+    """The real vault cold, on a LocalCluster of 2 single-threaded worker processes vs the local
+    fork server with 2 jobs, on the same cores, in one run; plus the build-time model
+    max(longest snippet, sum of snippet times / workers) + the build with execution off."""
+    with tempfile.TemporaryDirectory(prefix="kbgen-bench-dask-") as tmp:
+        proj = copy_project(Path(tmp) / "proj", args.only)
+        n = len([p for p in (proj / "snippets").glob("*.py") if not p.name.startswith("_")])
+        print(f"kbgen executor benchmark: {n} snippets cold, load {os.getloadavg()[0]:.1f}", flush=True)
+        local_cfg = kbgen_variant(proj, "mkdocs.local.yml", executor="local")
+        dask_cfg = kbgen_variant(proj, "mkdocs.dask.yml", executor="dask", dask_workers=2)
+        noexec_cfg = kbgen_variant(proj, "mkdocs.noexec.yml", execute=False)
+        times: dict[str, list[float]] = {"local": [], "dask": []}
+        order = [k for r in range(max(1, args.cold_rounds)) for k in (("local", "dask") if r % 2 == 0 else ("dask", "local"))]
+        for kind in order:  # ABBA: a machine whose speed drifts favours neither
+            cfg, site = (local_cfg, "site_local") if kind == "local" else (dask_cfg, "site_dask")
+            dt, summary, rep = _cold(proj, args.cpus, cfg, site)
+            times[kind].append(dt)
+            if kind == "dask":
+                report = rep
+            print(f"  {kind:5s} cold {dt:8.2f} s  {summary}  (load {os.getloadavg()[0]:.1f})", flush=True)
+        local, dask = min(times["local"]), min(times["dask"])
+        measured, other = _site_differences(proj / "site_local", proj / "site_dask", report)
+        plain = min(mkdocs(proj, args.cpus, noexec_cfg, "site_noexec")[0] for _ in range(2))
+        print(f"  execution off (plain build) {plain:8.2f} s", flush=True)
+        load = os.getloadavg()
+    runs = [e for e in report["snippets"] if e["status"] == "executed"]
+    total = sum(e["run_seconds"] for e in runs)
+    longest = max(runs, key=lambda e: e["run_seconds"]) if runs else None
+    workers = sorted({str(e["ran_on"]).split(" ")[0] for e in runs})
+    per_worker = {w: sum(e["run_seconds"] for e in runs if str(e["ran_on"]).startswith(w)) for w in workers}
+    model = max(longest["run_seconds"] if longest else 0.0, total / max(1, len(workers))) + plain
+    print()
+    print(f"snippet time (sum of run_seconds) {total:.1f} s over {len(runs)} snippets; longest "
+          f"{longest['name'] if longest else '-'} {longest['run_seconds'] if longest else 0:.1f} s")
+    for w, sec in per_worker.items():
+        print(f"  on {w}: {sec:.1f} s")
+    print(f"model max(longest, sum / {len(workers)} workers) + plain build = {model:.1f} s; measured {dask:.1f} s")
+    print(f"site local vs dask: {len(other)} files differ beyond the run reports"
+          f"{' (' + ', '.join(other[:10]) + ')' if other else ''}; {len(measured)} more carry measured outputs")
+    print(f"load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"ratio dask LocalCluster cold / local fork server cold (target <= 1.15): {dask / local:.2f}"
+          f" (best of {len(times['local'])} each: local {', '.join(f'{x:.1f}' for x in times['local'])}; "
+          f"dask {', '.join(f'{x:.1f}' for x in times['dask'])})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"local": local, "dask": dask, "plain": plain, "sum": total,
+                                               "model": model, "ratio": dask / local}, indent=1))
 
 
 if __name__ == "__main__":

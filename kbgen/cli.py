@@ -114,6 +114,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         lines.append(f"{problem.level:<9} {docs}/{problem}")
     problems += sum(problem.level in ("error", "cycle", "depth", "invalid") for problem in found)
     print("\n".join(lines) if lines else "kbgen check: all snippets fresh, used and referenced correctly")
+    from kbgen.site.prose import uncited_report
+
+    uncited = uncited_report({path: note.source for path, note in index.notes.items()}, docs)
+    print("\n".join(uncited + [f"kbgen check: {len(uncited)} number(s) in prose neither bound nor cited "
+                                "(a report, not a failure)"]))
     print(f"kbgen check: {len(engine.snippets)} snippets, {len(index.notes)} notes, {len(refs)} snippet references, "
           f"{len(found)} vault problem(s), {problems} problem(s)")
     return 1 if problems else 0
@@ -161,7 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--cached", action="store_true", help="reuse a valid cache entry instead of executing")
     check = sub.add_parser("check", help="report stale, failing, unused snippets and broken snippet references")
     check.add_argument("--run", action="store_true", help="execute stale snippets first (through the cache)")
+    zb = sub.add_parser("build", help="run stale snippets, then build the site with Zensical (see kbgen.zensical)")
+    zb.add_argument("-f", "--config-file", default="mkdocs.yml", help="the project's MkDocs config (default: mkdocs.yml)")
+    zb.add_argument("--build-dir", help="generated docs + config for Zensical (default: <root>/build/zensical)")
+    zb.add_argument("--strict", action="store_true", help="fail on snippet failures and kbgen errors")
+    zb.add_argument("--no-execute", action="store_true", help="run no snippet; embeds show what the cache holds")
     args = parser.parse_args(argv)
+    if args.cmd == "build":
+        from kbgen.zensical import cmd_build
+
+        return cmd_build(args)
     if args.cmd == "run":
         return cmd_run(args)
     if args.cmd == "check":

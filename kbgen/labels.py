@@ -62,6 +62,7 @@ EN: dict[str, str] = {
     "run_times_summary": "`{summary}`. Total time of each snippet's latest execution: {total:.2f} s "
                          "(snippets marked \"cached\" were not executed again in this build).",
     "run_times_columns": "| Snippet | Title | Status | Time (s) | Modules / data files it used |",
+    "run_times_ran_on": "Ran on (Dask worker)",  # column added when snippets ran on a cluster
     "status_executed": "executed",
     "status_cached": "cached",
     "status_failed": "failed",
@@ -109,6 +110,7 @@ ZH: dict[str, str] = {
     "run_times_title": "代码片段运行时间",
     "run_times_summary": "`{summary}`。各代码片段最近一次执行的用时合计 {total:.2f} s（状态为“缓存”的片段本次未重新执行）。",
     "run_times_columns": "| 代码片段 | 标题 | 状态 | 用时 (s) | 依赖的模块 / 数据文件 |",
+    "run_times_ran_on": "运行于 (Dask worker)",
     "status_executed": "已执行",
     "status_cached": "缓存",
     "status_failed": "失败",

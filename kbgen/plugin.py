@@ -18,6 +18,7 @@ files and hands each page to the extension. Options (all optional)::
           site: true              # add the reader's-site plugin (kbgen-site) with its defaults
           labels: {}              # reader-facing words, e.g. {backlinks: "Linked from"} (kbgen.labels)
           outside_symlinks: follow # or "refuse": symlinks out of docs_dir are left out and reported
+          fast_serve: true        # mkdocs serve: re-render edited notes at once, rebuild in the background
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
@@ -39,6 +40,9 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.config import KbgenConfig
 from kbgen.labels import labels_for
+from kbgen.serve.live import LiveServe
+from kbgen.site import glossary
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding
 from kbgen.vault import pages
 from kbgen.vault.graph import graph_data_js
 from kbgen.vault.index import Note, VaultIndex, parse_note
@@ -87,13 +91,18 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self._command = "build"
         self._frozen = False  # gc.freeze() in effect (between on_files and the end of the build)
         self._after_title: dict[str, list[str]] = {}  # src_uri -> HTML to put under the page title
+        self.live: LiveServe | None = None  # under `mkdocs serve`: fast path + background builds
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup also keeps this instance across `mkdocs serve` rebuilds.
         self._command = command
+        if command == "serve" and self.config.fast_serve and self.live is None:
+            self.live = LiveServe()
 
     # -- configuration ---------------------------------------------------------------
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        if self.live is not None:
+            self.live.on_build_start()
         exts = config.markdown_extensions
         if self.config.markdown_defaults:
             for name, opts in DEFAULT_EXTENSIONS.items():
@@ -116,6 +125,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
                                  url_for=self._url_for)
         self.ext = VaultExtension(self.renderer)
         exts.append(self.ext)  # type: ignore[arg-type]  # MkDocs accepts Extension instances
+        # {{x.py:key}} values bound into prose (kbgen.site.values); errors are reported per page.
+        self.values = ValuesExtension(ValueRenderer(None),
+                                      locate=lambda raw: locate_binding(raw, self.index.notes if self.index else {}))
+        exts.append(self.values)  # type: ignore[arg-type]
+        self.terms = glossary.TermExtension()  # hover definitions of glossary terms
+        exts.append(self.terms)  # type: ignore[arg-type]
+        self.glossary_labels = glossary.labels_for(config.theme.get("language") if config.theme else None)
         for css in (GRAPH_CSS,):
             if css not in [str(x) for x in config.extra_css]:
                 config.extra_css.append(css)
@@ -126,12 +142,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         self.engine = self._snippet_engine(config)
         if self.engine is not None:
             self.engine.labels = self.labels  # snippet pages speak the site's language
+        self.values.renderer.provider, self.values.renderer.executed = self.engine, bool(self.config.execute)
         if self.engine is not None and "pymdownx.superfences" in exts:
             self.engine.enable_highlight_memo(config.mdx_configs)
         if self.config.notebooks:
             _ensure_notebook_plugin(config)
         if self.config.site:
-            from kbgen.site import ensure_site_plugin
+            from kbgen.site.plugin import ensure_site_plugin
 
             ensure_site_plugin(config)
         return config
@@ -147,18 +164,29 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             root, snippets_dir=snippets_dir, timeout=self.config.snippet_timeout, strict=bool(config.strict),
             docs_dir=Path(config.docs_dir), memory_limit_mb=self.config.snippet_memory_mb,
             live=self._command == "serve", execution=self.config.execute,
+            **self._executor_options(),
         )
+
+    def _executor_options(self) -> dict[str, Any]:
+        if self.config.executor == "local":
+            return {}
+        from kbgen.snippets.dask_executor import ClusterOptions
+
+        return {"executor": self.config.executor, "cluster": ClusterOptions(
+            scheduler=self.config.dask_scheduler, workers=self.config.dask_workers,
+            gpu_fallback=self.config.gpu_fallback)}
 
     # -- snippets: executed in on_files, their pages filled once references are known --
     def _add_snippet_files(self, files: Files, config: MkDocsConfig) -> Files:
         """Run the snippets (cached) and add their pages, figures and downloads to ``files``."""
         from kbgen.snippets.cache import CacheRemovedError
+        from kbgen.snippets.dask_executor import ClusterError  # executor: dask, the cluster failed as a whole
 
         engine = self.engine
         assert engine is not None
         try:
             engine.run()
-        except CacheRemovedError as e:
+        except (CacheRemovedError, ClusterError) as e:
             raise PluginError(str(e)) from None
         added: dict[str, str] = {}
 
@@ -216,6 +244,13 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             generated.update(pages.tag_pages(index, self.config.tags_dir, self.labels))
         if self.config.graph_page:
             generated[self.config.graph_page] = pages.graph_page(self.labels)
+        terms = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
+        for term_problem in terms.problems:
+            log.warning(f"kbgen: glossary: {term_problem}")
+        self.terms.set_terms(terms.terms)
+        if self.config.glossary_page and terms.terms:
+            generated[self.config.glossary_page] = glossary.glossary_page(terms, self.config.glossary_page,
+                                                                          self.glossary_labels)
         if self.config.folder_pages:
             generated.update(pages.folder_pages(index, existing, self.labels))
         if self.config.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -260,15 +295,21 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
 
     # -- pages -----------------------------------------------------------------------
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
         assert self.ext is not None and self.index is not None
         src = page.file.src_uri
         note = self.index.notes.get(src)
         if note is None or src.lower().endswith(".ipynb"):  # mkdocs-jupyter renders notebooks
             self.ext.set_page(None)
+            self.values.set_page(None)
+            self.terms.set_page(None)
             return markdown
         # MkDocs hands over the body without the frontmatter; map its lines back to the file.
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
+        self.values.set_page(src, note.source, page.url)
+        self.terms.set_page(src)
         if self._files is not files or len(self._urls) != len(files):
             self._files, self._urls = files, {f.src_uri: f.url for f in files}
         self._page_url = page.url
@@ -284,6 +325,9 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             for p in self.renderer.problems:
                 self._report(p)
             self.renderer.problems.clear()
+        for b in self.values.problems:
+            self._report(Problem(b.note, b.line, "error", b.message))
+        self.values.problems.clear()
         if page.toc is not None:  # an embedded note's headings are not the host's outline
             page.toc.items = _without_embedded_headings(page.toc.items)
         index = self.index
@@ -345,7 +389,31 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         paths: list[Path] = self.engine.watch_paths() if self.engine is not None else []
         for p in paths:
             server.watch(str(p))
+        if self.live is not None:
+            self.live.attach(server, config)
         return server
+
+    # -- mkdocs serve: kbgen.serve keeps the last build's state for its fast path -------------
+    @event_priority(-100)  # after every other plugin: the nav and env the pages are built with
+    def on_nav(self, nav, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_nav(nav)
+        return nav
+
+    @event_priority(-100)
+    def on_env(self, env, config: MkDocsConfig, files: Files):
+        if self.live is not None:
+            self.live.on_env(env, config, files)
+        return env
+
+    def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
+        if self.live is not None:
+            self.live.check_superseded()
+        return output
+
+    def on_shutdown(self) -> None:
+        if self.live is not None:
+            self.live.shutdown()
 
 
 def heading_slugify(config: MkDocsConfig) -> tuple[Slugify, str]:
@@ -507,3 +575,8 @@ def _markdown_default_slugify():
     from markdown.extensions.toc import slugify
 
     return slugify
+
+
+# Last: kbgen.site's plugin imports after_title and vault_index from this module.
+from kbgen.site import glossary  # noqa: E402
+from kbgen.site.values import ValueRenderer, ValuesExtension, locate_binding  # noqa: E402

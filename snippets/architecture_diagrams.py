@@ -4,7 +4,7 @@
 # 本知识库里没有手画的结构图。这个脚本从 `transformer_core` 的三个真实模型对象
 # （编码器-解码器 `EncoderDecoderTransformer`、仅编码器 `BertModel`、仅解码器 `GPT`）出发：
 #
-# 1. 按论文配置在 CPU 上构建模型（几亿个参数以内，构建一次约需一两秒）；
+# 1. 在 `meta` 设备上按论文配置构建模型（只有形状，不分配内存）；
 # 2. 给模块树中的每个模块挂上前向钩子（forward hook），做一次前向计算，按**调用顺序**记录
 #    每个模块的名字、类型、输出张量形状和参数量；
 # 3. 把连续重复的层（如 12 个 `DecoderLayer`）合并成一个 “×N” 方框，展开其中一层的子模块；
@@ -31,8 +31,8 @@ plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "sa
 use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
 KB_VALUES = {}  # values the notes bind into prose: {{architecture_diagrams.py:key}}
 SEQ_LEN = 16  # tokens in the traced forward pass (batch size 1)
-# A real (CPU) forward pass: the models validate token-id values, which a meta tensor cannot provide.
-TRACE_DEVICE = "cpu"
+# Shapes only: the meta device allocates nothing, so even large presets trace in a moment.
+TRACE_DEVICE = "meta"
 NO_OPS = (nn.Dropout, nn.Identity)  # identity at inference; left out of the diagram
 
 

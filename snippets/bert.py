@@ -45,8 +45,8 @@ for ax, m, title in [(axes[0], bidirectional, "BERT: bidirectional (+ padding ma
     ax.imshow(m.float().numpy(), cmap="Blues", vmin=0, vmax=1.25)
     ax.set_xticks(range(L), tokens, rotation=60, fontsize=8)
     ax.set_yticks(range(L), tokens, fontsize=8)
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query (attending)")
+    ax.set_xlabel("键（被关注的位置）")
+    ax.set_ylabel("查询（发出关注的位置）")
     ax.set_title(title, fontsize=10)
 fig.tight_layout()
 plt.show()
@@ -109,12 +109,12 @@ print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters; masked
       f"{history[0]:.2f} -> {sum(history[-20:]) / 20:.2f} (mean of the last 20 steps)")
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot(history, alpha=0.35, label="per step")
+ax.plot(history, alpha=0.35, label="每一步")
 smooth = [sum(history[max(0, i - 19) : i + 1]) / len(history[max(0, i - 19) : i + 1]) for i in range(len(history))]
-ax.plot(smooth, label="moving average (20 steps)")
-ax.set_xlabel("step")
-ax.set_ylabel("cross-entropy at masked positions")
-ax.set_title("Tiny BERT learning to fill in masked characters")
+ax.plot(smooth, label="滑动平均（20 步）")
+ax.set_xlabel("步数（step）")
+ax.set_ylabel("被遮盖位置上的交叉熵")
+ax.set_title("迷你 BERT 学习填回被遮住的字")
 ax.legend()
 fig.tight_layout()
 plt.show()
@@ -175,13 +175,13 @@ assert KB_VALUES["mlm_beats_2x_baseline"], (accuracy, baseline)
 # %% param_counts
 names = ["bert-base", "bert-large"]
 counts = {n: count_parameters(n) for n in names}
-print(f"{'component':<12}" + "".join(f"{n:>16}{'share':>8}" for n in names))
+print(f"{'组件':<10}" + "".join(f"{n:>16}{'占比':>6}" for n in names))
 for comp in ["embeddings", "attention", "ffn", "norms", "head", "other"]:
     print(f"{comp:<12}" + "".join(f"{counts[n].by_component[comp]:>16,}{counts[n].by_component[comp] / counts[n].total:>8.1%}"
                                   for n in names))
-print(f"{'total':<12}" + "".join(f"{counts[n].total:>16,}{'':>8}" for n in names))
-print(f"{'paper':<12}" + "".join(f"{PAPER_COUNTS[n]:>16,.0f}{'':>8}" for n in names))
-print(f"{'difference':<12}" + "".join(f"{counts[n].total / PAPER_COUNTS[n] - 1:>+16.1%}{'':>8}" for n in names))
+print(f"{'合计':<10}" + "".join(f"{counts[n].total:>16,}{'':>8}" for n in names))
+print(f"{'论文':<10}" + "".join(f"{PAPER_COUNTS[n]:>16,.0f}{'':>8}" for n in names))
+print(f"{'差异':<10}" + "".join(f"{counts[n].total / PAPER_COUNTS[n] - 1:>+16.1%}{'':>8}" for n in names))
 print("\n(layers, d_model, heads): " + ", ".join(f"{n} = ({PRESETS[n].n_layers}, {PRESETS[n].d_model}, {PRESETS[n].n_heads})"
                                                  for n in names))
 print("'other' is the [CLS] pooler; the pre-training MLM transform is not part of the published counts.")

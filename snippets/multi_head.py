@@ -30,7 +30,7 @@ model, history = train_copy_task(length=LENGTH, vocab=VOCAB, steps=STEPS, batch=
                                  n_layers=2, d_ff=128, reverse=True, seed=0, device="cpu")
 accuracy = copy_task_accuracy(model, LENGTH, VOCAB, reverse=True)
 print(f"倒序任务：序列长度 {LENGTH}，符号 {VOCAB - 2} 种，训练 {STEPS} 步")
-print(f"{'step':>5} {'loss':>8} {'acc(teacher forced)':>20}")
+print(f"{'步数':>4} {'损失':>7} {'准确率（teacher forcing）':>18}")
 for h in history[:: max(1, len(history) // 6)] + ([] if (len(history) - 1) % max(1, len(history) // 6) == 0 else [history[-1]]):
     print(f"{h['step']:>5} {h['loss']:>8.4f} {h['accuracy']:>20.3f}")
 print(f"\n贪心解码（不给答案，逐个生成）在 256 条新序列上的逐符号准确率: {accuracy:.1%}")
@@ -78,9 +78,9 @@ for r, (name, w, ylab, xlab) in enumerate(panels):
         ax.imshow(w[h].numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_xticks(range(LENGTH), xlab, fontsize=7)
         ax.set_yticks(range(LENGTH), ylab, fontsize=7)
-        ax.set_title(f"{name} · head {h}", fontsize=8)
-    axes[r, 0].set_ylabel("output symbol" if "cross" in name else "query (source)", fontsize=8)
-fig.suptitle(f"Per-head attention, reverse task: input {src[0].tolist()}")
+        ax.set_title(f"{name} · 头 {h}", fontsize=8)
+    axes[r, 0].set_ylabel("输出符号" if "cross" in name else "查询（源序列）", fontsize=8)
+fig.suptitle(f"每个头的注意力（倒序任务），输入 {src[0].tolist()}")
 plt.show()
 
 # %% head_specialisation
@@ -92,7 +92,7 @@ enc_mean = torch.stack([w.mean(0) for w in enc_b])  # [layers, H, L, L]
 cross_mean = torch.stack([w.mean(0) for w in cross_b])
 mirror = torch.eye(LENGTH).flip(1).bool()
 diag = torch.eye(LENGTH).bool()
-print(f"{'attention':<18} {'head':>4} {'mirror mass':>12} {'diagonal mass':>14} {'entropy':>8}")
+print(f"{'注意力':<15} {'头':>3} {'镜像位置权重 mirror mass':>12} {'对角线权重 diagonal mass':>14} {'熵':>6}")
 mirror_masses, diag_masses = [], []
 for name, wl in [("encoder self", enc_mean), ("decoder cross", cross_mean)]:
     for layer in range(wl.size(0)):
@@ -172,8 +172,6 @@ mha_params = sum(p.numel() for p in mha.parameters())
 print(f"切分：{list(q_full.shape)} → {list(q_heads.shape)}；拼接：{list(head_out.shape)} → {list(concat.shape)}；输出 {list(final.shape)}")
 print(f"一个 512×512 的 W^Q 等于 {N_HEADS} 个 512×{head_dim} 的小投影并排：{split_ok}；逐步计算 = 直接调用模块：{module_ok}")
 print(f"参数量：4·d² + 4·d = {mha_params:,}（d = {D_MODEL}）")
-KB_VALUES["base_d_model"] = D_MODEL
-KB_VALUES["base_heads"] = N_HEADS
 KB_VALUES["base_head_dim"] = head_dim
 KB_VALUES["base_mha_params"] = mha_params
 KB_VALUES["split_is_eight_small_projections"] = bool(split_ok)
@@ -212,7 +210,7 @@ with torch.no_grad():
     cases["cross-attention (fused path)"] = (o_fast, ro, w, rw)
 
 print(f"对照 torch.nn.MultiheadAttention（torch {torch.__version__}），d_model={d_model}，{heads} 个头")
-print(f"{'case':<30} {'max|Δ out|':>12} {'max|Δ weights|':>15}")
+print(f"{'情形':<28} {'输出最大误差':>10} {'权重最大误差':>10}")
 worst = 0.0
 for name, (o, ro, w, rw) in cases.items():
     d_out, d_w = (o - ro).abs().max().item(), (w - rw).abs().max().item()

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,23 +103,23 @@ def _run_plain(snippet: Path, values_path: Path | None = None,
     """``python snippets/<name>.py`` from the repository root, as a reader runs it.
 
     With ``values_path`` the run also leaves the snippet's ``KB_VALUES`` there as JSON; with
-    ``source`` that text runs instead of the file (a mutated copy, written next to it).
+    ``source`` that text runs instead of the file (a mutated copy in a temporary folder).
     """
     # One BLAS/OpenMP thread per process: the runs go in parallel, one per core, and tiny
     # models train far slower when two processes each spin two threads on two cores.
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     path = f"snippets/{snippet.name}"
-    if source is not None:
-        mutated = snippet.with_name(f"_mutated_{os.getpid()}_{snippet.name}")
-        mutated.write_text(source, encoding="utf-8")
-        path = f"snippets/{mutated.name}"
-    cmd = [sys.executable, path] if values_path is None else [sys.executable, "-c", _RUN_AND_DUMP, path, str(values_path)]
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S)
-    finally:
+    with tempfile.TemporaryDirectory() as tmp:
         if source is not None:
-            mutated.unlink()
+            # Outside snippets/ (a build running meanwhile must not see it); the project stays importable.
+            mutated = Path(tmp) / "snippets" / snippet.name
+            mutated.parent.mkdir()
+            mutated.write_text(source, encoding="utf-8")
+            path = str(mutated)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+        cmd = [sys.executable, path] if values_path is None else [sys.executable, "-c", _RUN_AND_DUMP, path, str(values_path)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S)
     return proc, time.perf_counter() - start
 
 

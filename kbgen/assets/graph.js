@@ -2,7 +2,11 @@
  * Data comes from graph-data.js (window.kbgenGraph = {nodes: [{id, t, u}], links: [[i, j]]}),
  * loaded as a script so the site works from file:// (no fetch). Node URLs are relative to
  * the site root, which is derived from this script's own URL (assets/kbgen/graph.js).
- * Interaction: drag a node, drag the background to pan, wheel to zoom, click to open. */
+ * Interaction: drag a node, drag the background to pan, wheel to zoom, click to open.
+ * A local graph (data-node) shows the note and its neighbours only, at most data-max of them
+ * (default 24; the best-linked are kept). Labels never overlap: they are placed in priority
+ * order (this note, the hovered one and its neighbours, then by links) and a label that would
+ * cover one already drawn is left out (hover a node to read it). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -20,12 +24,20 @@
     el.kbgenGraph = this; // for tests and debugging
     this.center = el.getAttribute("data-node");
     var keep = null, nodes = data.nodes, i;
+    this.omitted = 0;
     if (this.center) {
-      var c = -1;
+      var c = -1, degree = {}, near = [];
       for (i = 0; i < nodes.length; i++) if (nodes[i].id === this.center) c = i;
       if (c < 0) return;
+      data.links.forEach(function (l) {
+        degree[l[0]] = (degree[l[0]] || 0) + 1; degree[l[1]] = (degree[l[1]] || 0) + 1;
+        if (l[0] === c) near.push(l[1]); if (l[1] === c) near.push(l[0]);
+      });
+      var cap = parseInt(el.getAttribute("data-max") || "24", 10);
+      near.sort(function (a, b) { return (degree[b] - degree[a]) || (a - b); });
+      this.omitted = Math.max(near.length - cap, 0);
       keep = {}; keep[c] = true;
-      data.links.forEach(function (l) { if (l[0] === c) keep[l[1]] = true; if (l[1] === c) keep[l[0]] = true; });
+      near.slice(0, cap).forEach(function (n) { keep[n] = true; });
     }
     var map = {}, self = this;
     this.nodes = [];
@@ -45,7 +57,8 @@
     });
     this.canvas = document.createElement("canvas");
     this.canvas.setAttribute("role", "img");
-    this.canvas.setAttribute("aria-label", (this.center ? "Local graph of " : "Graph of ") + this.nodes.length + " notes");
+    this.canvas.setAttribute("aria-label", (this.center ? "Local graph of " : "Graph of ") + this.nodes.length + " notes" +
+                             (this.omitted ? " (" + this.omitted + " more linked notes not shown)" : ""));
     el.appendChild(this.canvas);
     this.tip = document.createElement("div");
     this.tip.className = "kb-graph-tip";
@@ -142,20 +155,46 @@
       ctx.globalAlpha = h && !on ? 0.3 : 1;
       ctx.beginPath(); ctx.moveTo(l[0].x, l[0].y); ctx.lineTo(l[1].x, l[1].y); ctx.stroke();
     });
-    var labels = this.nodes.length <= 60 || this.scale > 1.2;
-    ctx.font = 12 / Math.max(this.scale, 0.6) + "px sans-serif";
-    ctx.textAlign = "center";
     this.nodes.forEach(function (p) {
       var dim = h && !near[p.id];
       ctx.globalAlpha = dim ? 0.25 : 1;
       ctx.fillStyle = p.me || p === h ? c.accent : c.primary;
       ctx.beginPath(); ctx.arc(p.x, p.y, self.radius(p), 0, 6.2832); ctx.fill();
-      if (labels || p === h || p.me || (h && near[p.id])) {
-        ctx.fillStyle = c.text;
-        ctx.fillText(p.t, p.x, p.y + self.radius(p) + 12 / Math.max(self.scale, 0.6));
-      }
     });
     ctx.globalAlpha = 1;
+    this.drawLabels(ctx, near);
+    if (this.omitted) {
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      ctx.font = "11px sans-serif"; ctx.textAlign = "right"; ctx.fillStyle = c.fg;
+      ctx.fillText("+" + this.omitted, this.w - 6, this.h - 6);
+    }
+  };
+
+  /* Labels in priority order, each only where it covers no label already placed (screen px). */
+  Graph.prototype.drawLabels = function (ctx, near) {
+    var self = this, h = this.hover, size = 12, placed = [];
+    var order = this.nodes.slice().sort(function (a, b) {
+      function rank(p) { return p.me ? 0 : p === h ? 1 : (h && near[p.id]) ? 2 : 3; }
+      return (rank(a) - rank(b)) || (b.deg - a.deg) || (a.id < b.id ? -1 : 1);
+    });
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.font = size + "px sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    order.forEach(function (p) {
+      var x = p.x * self.scale + self.tx, y = (p.y + self.radius(p)) * self.scale + self.ty + 2;
+      var w = ctx.measureText(p.t).width, box = { x: x - w / 2 - 2, y: y - 1, w: w + 4, h: size + 3, id: p.id };
+      if (box.x + box.w < 0 || box.x > self.w || box.y > self.h || box.y + box.h < 0) return;
+      for (var i = 0; i < placed.length; i++) {
+        var o = placed[i];
+        if (box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h) return;
+      }
+      placed.push(box);
+      ctx.globalAlpha = h && !near[p.id] ? 0.35 : 1;
+      ctx.fillStyle = self.c.text;
+      ctx.fillText(p.t, x, y);
+    });
+    ctx.globalAlpha = 1;
+    this.labels = placed; // for tests: the label boxes drawn, in screen pixels
   };
 
   Graph.prototype.at = function (ev) {

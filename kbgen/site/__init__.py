@@ -29,6 +29,16 @@ Page hooks for other kbgen parts: every page carries ``<span hidden data-kb-src=
 (the key kb.js stores ticks under).
 """
 
-from kbgen.site.plugin import KbSitePlugin, SiteConfig, ensure_site_plugin
+from typing import Any
 
 __all__ = ["KbSitePlugin", "SiteConfig", "ensure_site_plugin"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: kbgen.plugin imports kbgen.site's modules (values, glossary), and kbgen.site.plugin
+    # imports kbgen.plugin; importing the plugin here eagerly would make that a cycle.
+    if name in __all__:
+        from kbgen.site import plugin
+
+        return getattr(plugin, name)
+    raise AttributeError(f"module 'kbgen.site' has no attribute {name!r}")

@@ -27,8 +27,10 @@ from mkdocs.utils import get_relative_url
 
 from kbgen.labels import Labels, labels_for
 from kbgen.site.config import SiteConfig
-from kbgen.plugin import after_title, vault_index
+import kbgen.plugin as kbgen_plugin  # a module, not names: kbgen.plugin imports kbgen.site too
 from kbgen.site import banner, math, searchview
+from kbgen.site import navtidy
+from kbgen.site import steps as step_facts
 from kbgen.site.nav import build_nav
 from kbgen.site.path import LearningPath, check_order, path_items, prerequisites, read_path
 from kbgen.vault.index import VaultIndex
@@ -88,7 +90,11 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             if files.get_file_from_path(dest) is None:
                 files.append(File.generated(config, dest, abs_src_path=str(ASSETS / src)))
         # The build's vault index (kbgen's, built in its on_files): the one parser and resolver.
-        self.index = index = vault_index(config)
+        self.index = index = kbgen_plugin.vault_index(config)
+        self.meta = {src: note.frontmatter for src, note in index.notes.items()}
+        # Snippet pages stay out of the nav (reached from notes, the snippets index and search).
+        snippet_pages = navtidy.snippet_pages(getattr(config.plugins.get("kbgen"), "engine", None))
+        navtidy.mark_not_in_nav(files, snippet_pages)
         self.path = read_path(index, self.config.path_dir, self.config.levels, log.info)
         if self.path is None:
             return files
@@ -96,14 +102,20 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
             problems = check_order(self.path, index)
             if problems:
                 raise PluginError("Learning path order:\n  " + "\n  ".join(problems))
+        solves = step_facts.check_solves(self.path, index)  # problem before solution
+        if solves:
+            raise PluginError("Learning path order (solves):\n  " + "\n  ".join(solves))
+        for note in index.notes.values():
+            for problem in step_facts.minutes_problems(note):
+                log.warning(f"learning path: {problem}")
         self._warn_levels()
         if self.config.path_nav and self._user_nav is None:
-            pages = [f.src_uri for f in files.documentation_pages()]
+            pages = navtidy.without_pages([f.src_uri for f in files.documentation_pages()], snippet_pages)
             home = "index.md" if "index.md" in pages else None
-            config.nav = build_nav(
+            config.nav = navtidy.tidy_nav(build_nav(
                 self.path, pages, home, self.config.path_title or self.labels["path_title"],
                 self.config.section_titles, self.config.nav_index_only,
-            )
+            ), lambda src: navtidy.page_title(src, index.notes.get(src)))
         return files
 
     def _warn_levels(self) -> None:
@@ -136,7 +148,8 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
                 continue
             m = re.match(r"^(\d{1,9}[.)][ \t]+)", lines[i])
             if m:
-                lines[i] = m.group(1) + banner.step_checkbox(res.path) + lines[i][m.end():]
+                lines[i] = m.group(1) + banner.step_checkbox(res.path) + lines[i][m.end():] \
+                    + step_facts.step_minutes_html(step_facts.minutes_of(self.meta.get(res.path, {})))
         return "\n".join(lines)
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -156,10 +169,10 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         top = f'<span hidden data-kb-src="{escape(src)}"></span>'
         level = self.path.level_of_page(src) if self.path else None
         if level is not None:
-            top += banner.progress_box(level.name, self.labels)
+            top += banner.progress_box(level.name, self.labels) + step_facts.level_total_html(level, self.meta)
         elif self.config.banner and self.index is not None and src in self.index.notes:
             top += self._note_banner(src, page, files)
-        after_title(config, page, top)
+        kbgen_plugin.after_title(config, page, top)
         return html
 
     # -- search: index a light copy of the page (same index, a fraction of the parsing) ----
@@ -190,8 +203,9 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
         meta = index.notes[src].frontmatter
         prereqs = [(pre, link.target) for link, pre in prerequisites(index, src)]
         level = meta.get("level") if isinstance(meta.get("level"), str) else None
+        minutes = step_facts.minutes_of(meta)
         if not level and not prereqs and not (self.path and self.path.step_of(src)):
-            return ""
+            return step_facts.with_minutes("", minutes)
 
         def link(target: str) -> tuple[str, str] | None:
             f = files.get_file_from_path(target)
@@ -200,7 +214,7 @@ class KbSitePlugin(BasePlugin[SiteConfig]):
                 return None
             return get_relative_url(f.url, page.file.url), note.title
 
-        return banner.note_banner(src, level, prereqs, self.path, link, self.labels)
+        return step_facts.with_minutes(banner.note_banner(src, level, prereqs, self.path, link, self.labels), minutes)
 
     def _exclude_from_search(self, html: str) -> str:
         classes = self.config.search_exclude_classes

@@ -144,9 +144,11 @@ class Cache:
         real = os.path.realpath(p)
         return real.startswith(base + os.sep) and not os.path.islink(p)
 
-    def _discard(self, d: Path, why: str) -> None:
-        """Delete ``d`` only when it is under the cache folder; say why."""
-        log.warning("kbgen: discarded cache entry %s (%s)", d.name, why)
+    def _discard(self, d: Path, why: str, hostile: bool = False) -> None:
+        """Delete ``d`` only when it is under the cache folder; say why. An entry that tries to
+        address something outside the cache is a warning; plain damage (a checksum mismatch,
+        e.g. a torn write) is re-executed quietly (info): it costs time, never a wrong page."""
+        (log.warning if hostile else log.info)("kbgen: discarded cache entry %s (%s)", d.name, why)
         if os.path.islink(d):
             try:
                 os.unlink(d)  # a link, never its target
@@ -230,7 +232,7 @@ class Cache:
         except (OSError, ValueError):
             raw = None
         if not isinstance(raw, list):
-            log.warning("kbgen: discarded unreadable cache index %s", path.name)
+            log.info("kbgen: discarded unreadable cache index %s", path.name)
             path.unlink(missing_ok=True)
             return []
         ids = [i for i in raw if isinstance(i, str) and _ENTRY_ID.match(i)]
@@ -248,12 +250,12 @@ class Cache:
             d = self.entries / eid
             if not d.exists() and not os.path.islink(d):
                 continue
-            manifest = self._verify(d, key)
-            if manifest is None:
+            hostile = self._escapes(d)
+            deps = None if hostile else self._verify(d, key)
+            if deps is None:
                 reason = "corrupt"
-                self._discard(d, "checksum, layout or format mismatch")
+                self._discard(d, hostile or "checksum, layout or format mismatch", hostile=bool(hostile))
                 continue
-            deps = Dependencies.from_json(manifest["deps"])
             if hashes.matches(deps):
                 result = RunResult.read(d, name)
                 if result is None or not result.ok:
@@ -265,8 +267,25 @@ class Cache:
                 reason = "stale"
         return None, reason
 
-    def _verify(self, d: Path, key: str) -> dict[str, Any] | None:
-        """The entry's manifest when every file in it checks out, else None."""
+    def _escapes(self, d: Path) -> str:
+        """Why entry ``d`` would make the cache address a path outside itself ("" if it does not):
+        a symlink, a manifest naming files outside the entry or dependencies outside the project."""
+        if not self._inside(d):
+            return "not a folder inside the cache (a link?)"
+        try:
+            manifest = json.loads((d / "manifest.json").read_text())
+            names = list(manifest.get("files") or {})
+            deps = Dependencies.from_json(manifest.get("deps") or {})
+        except (OSError, ValueError, TypeError, AttributeError):
+            return ""  # unreadable: damage, not an escape
+        if any(not SAFE_FILE_NAME.match(n) or not self._inside(d / n) for n in names):
+            return "manifest names files outside the entry"
+        if not all(_safe_rel(rel) for rel in [*deps.modules, *deps.files, *deps.listings]):
+            return "dependencies outside the project"
+        return ""
+
+    def _verify(self, d: Path, key: str) -> Dependencies | None:
+        """The entry's recorded dependencies when every file in it checks out, else None."""
         if not self._inside(d) or not d.is_dir():
             return None
         try:
@@ -280,11 +299,10 @@ class Cache:
                 p = d / name
                 if not SAFE_FILE_NAME.match(name) or not self._inside(p) or sha256_file(p) != h:
                     return None
-            deps = manifest["deps"]
-            for kind in ("modules", "files", "listings"):
-                if not all(_safe_rel(rel) for rel in (deps.get(kind) or {})):
-                    return None
-            return manifest if isinstance(manifest, dict) else None
+            deps = Dependencies.from_json(manifest["deps"])
+            if not all(_safe_rel(rel) for rel in [*deps.modules, *deps.files, *deps.listings]):
+                return None
+            return deps
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -432,6 +432,7 @@ class Outcome:
     message: str = ""  # failures: "snippets/x.py:12: ValueError: ..." + traceback
     reason: str = ""  # executed: why ("miss", "stale", "corrupt", "forced", "not cached: ...")
     run_seconds: float = 0.0
+    where: str = ""  # where this build ran it: a Dask worker's address ("" = this machine, or not run)
 
     @property
     def ok(self) -> bool:

@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kbgen.contracts import SnippetRefError, SnippetValue
 from kbgen.labels import Labels
@@ -23,6 +23,9 @@ from kbgen.snippets.model import Snippet, load_snippet, validate
 from kbgen.snippets.render import relative_url
 
 NOTEBOOK = "notebook.ipynb"  # the executed notebook inside a cache entry
+
+if TYPE_CHECKING:
+    from kbgen.snippets.dask_executor import DaskExecutor
 
 log = logging.getLogger("mkdocs.plugins.kbgen.snippets")
 
@@ -61,6 +64,8 @@ class SnippetEngine:
         output_limit: int | None = None,
         live: bool = False,
         execution: bool = True,
+        executor: str = "local",
+        cluster: Any = None,
         backend: BackendFactory = fork_server_backend,
     ) -> None:
         self.root = project_root.resolve()
@@ -68,9 +73,19 @@ class SnippetEngine:
         self.cache = Cache(cache_dir if cache_dir.is_absolute() else self.root / cache_dir, self.root)
         if memory_limit_mb is None:
             memory_limit_mb = default_memory_mb(jobs)
-        self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
-                                 memory_limit_mb or None, output_limit, finalize=_write_notebook,
-                                 backend=backend)
+        self.executor: Executor | DaskExecutor
+        if executor == "local":
+            self.executor = Executor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
+                                     memory_limit_mb or None, output_limit, finalize=_write_notebook,
+                                     backend=backend)
+        elif executor == "dask":  # kbgen.snippets.dask_executor; ``cluster``: its ClusterOptions
+            from kbgen.snippets.dask_executor import DaskExecutor
+
+            self.executor = DaskExecutor(self.root, self.cache, jobs, timeout, fig_format, preload, load_scaling,
+                                         memory_limit_mb or None, output_limit, finalize=_write_notebook,
+                                         cluster=cluster)
+        else:
+            raise ValueError(f"executor must be 'local' or 'dask', not {executor!r}")
         # live (``mkdocs serve``): a failing snippet is shown in its page and logged, but never
         # fails the build: the author is looking at the page, and serve must keep running.
         self.live = live
@@ -370,6 +385,9 @@ class SnippetEngine:
                 "cache_entry": o.dir.name if o.ok and o.dir is not None else None,
                 "references": [n for n, _ in self.references.get(name, [])],
                 "measured": o.snippet.measured,
+                # where this build ran it: "local", a Dask worker's address, or None (cached, not run)
+                "ran_on": o.where or ("local" if isinstance(self.executor, Executor)
+                                      and o.status in ("executed", "failed", "timeout") else None),
             }
             if o.failed:
                 e["error"] = o.message

@@ -262,6 +262,10 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         labels["run_times_columns"],
         "| --- | --- | --- | ---: | --- |",
     ]
+    placed = any(o.where for o in outcomes)  # ran on a cluster: say where each snippet ran
+    if placed:
+        lines[-2] = lines[-2] + f" {labels['run_times_ran_on']} |"
+        lines[-1] += " --- |"
     for o in sorted(outcomes, key=lambda o: (-o.run_seconds, o.snippet.name)):
         deps = o.result.deps if o.result is not None else None
         dep_list = (list(deps.modules) + list(deps.files) + [d + "/" for d in deps.listings]) if deps else []
@@ -269,7 +273,7 @@ def report_page_markdown(outcomes: list[Outcome], page_href: Callable[[Snippet],
         title = o.snippet.title.replace("|", r"\|")
         lines.append(
             f"| {md_link(o.snippet.name, page_href(o.snippet))} | {title} | {labels.get('status_' + o.status, o.status)} "
-            f"| {o.run_seconds:.2f} | {dep_txt} |"
+            f"| {o.run_seconds:.2f} | {dep_txt} |" + (f" `{o.where}` |" if o.where else " — |" if placed else "")
         )
     lines.append("")
     return "\n".join(lines)

@@ -13,7 +13,10 @@ lines are 1-based lines of the source file, frontmatter included)::
     note.tags                        # frontmatter + inline tags, no "#"
     note.headings                    # [Heading(level, text, id, line)]; id = the page's real id
     note.links                       # [Link(target, subpath, alias, embed, line, field)];
-                                     # field = frontmatter key for links in frontmatter values
+                                     # field = frontmatter key for links in frontmatter values;
+                                     # Markdown links/images to vault files are links too
+    note.blocks                      # {"id": (line, own_line)} for Obsidian ^id markers
+    note.heading("A#B")              # Heading matched as Obsidian does (B under A, "?" ignored)
     index.resolve("位置编码", from_note="核心组件/多头注意力.md")
         # -> Resolution(kind="note"|"attachment"|"snippet"|"unresolved"|"error",
         #               path, note, candidates (ties), message)
@@ -33,6 +36,10 @@ priority), so read it from a later event or from an ``on_files`` with
 ``@event_priority(-50)`` (as ``kbgen-site`` does). ``kbgen check`` builds the same index
 (``kbgen.plugin.read_vault_files`` over MkDocs' file list, the same toc slugify).
 
+Names compare NFC + case-folded (:func:`kbgen.vault.index.fold`); ``*.ipynb`` notes are read as
+their Markdown (:mod:`kbgen.vault.notebook`). The graph data with hover previews is
+:func:`kbgen.vault.graph.graph_data_js`.
+
 Resolution follows Obsidian: exact vault path, then a note of that name (or path suffix) in
 the linking note's folder, then the shortest path; remaining ties pick the first by path and
 are reported with every candidate; frontmatter ``aliases`` last; case-insensitive.
@@ -44,6 +51,19 @@ Python-Markdown extension around it (plus Obsidian callout types on ``pymdownx.q
 :mod:`kbgen.vault.pages` generates backlinks, tag, graph, home and folder pages.
 """
 
+from typing import TYPE_CHECKING
+
 from kbgen.vault.index import Heading, Link, Note, Resolution, SnippetReference, VaultIndex, parse_note
 
 __all__ = ["VaultIndex", "Note", "Heading", "Link", "Resolution", "SnippetReference", "parse_note"]
+
+
+def makeExtension(**kwargs: object) -> "StandaloneVaultExtension":  # noqa: N802 (Python-Markdown's name)
+    """``markdown_extensions: [kbgen.vault]`` outside MkDocs (Zensical): see :mod:`kbgen.standalone`."""
+    from kbgen.standalone import StandaloneVaultExtension
+
+    return StandaloneVaultExtension(**kwargs)
+
+
+if TYPE_CHECKING:
+    from kbgen.standalone import StandaloneVaultExtension

@@ -180,7 +180,7 @@ def _suffixes(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 #: Frontmatter fields whose plain texts (not only ``[[wikilinks]]``) name notes.
-NAME_FIELDS = ("prerequisites",)
+NAME_FIELDS = ("prerequisites", "solves")
 
 
 def _frontmatter_links(meta: dict, fm_lines: list[str]) -> list[Link]:
