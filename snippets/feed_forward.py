@@ -136,7 +136,8 @@ print(f"\n仅编码器 / 仅解码器模型中，FFN 占非嵌入参数的 {min(
       "（其余主要是注意力，LayerNorm 只占极小一部分）")
 assert all(0.6 < s < 0.7 for s in decoder_only), "FFN holds about two thirds of the non-embedding parameters"
 KB_VALUES["ffn_over_attention"] = round(min(r[3] for r in rows if r[1].arch != "encoder-decoder"), 2)  # GPT/BERT layers
-KB_VALUES["ffn_share_min"], KB_VALUES["ffn_share_max"] = round(min(decoder_only), 2), round(max(decoder_only), 2)
+KB_VALUES["ffn_share_min"] = round(min(decoder_only), 2)
+KB_VALUES["ffn_share_max"] = round(max(decoder_only), 2)
 
 fig, ax = plt.subplots(figsize=(10, 3.8), constrained_layout=True)
 names = [r[0] for r in rows]

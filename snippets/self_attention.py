@@ -101,9 +101,6 @@ two_key = torch.softmax(torch.tensor([2.0, 1.0]), dim=-1)
 KB_VALUES["two_key_w1"] = round(two_key[0].item(), 2)
 KB_VALUES["two_key_w2"] = round(two_key[1].item(), 2)
 
-# The note's hand-worked example: scaled scores [2, 1] -> weights.
-KB_VALUES["softmax_2_1_first"], KB_VALUES["softmax_2_1_second"] = (round(w, 2) for w in torch.softmax(torch.tensor([2.0, 1.0]), 0).tolist())
-
 # %% heatmap
 labels, font = token_labels(chars)
 # Second panel: the same weights with a causal mask (GPT-style: no peeking at later characters).

@@ -98,8 +98,10 @@ print_table([
     f"| 英文版 | {len(EN_TEXT)} | {en_tokens} | {en_cpt:.2f} |",
 ])
 print(f"\n同样的意思，中文版的 token 数是英文版的 {zh_tokens / en_tokens:.2f} 倍。")
-KB_VALUES["zh_chars"], KB_VALUES["en_chars"] = len(ZH_TEXT), len(EN_TEXT)
-KB_VALUES["zh_tokens"], KB_VALUES["en_tokens"] = zh_tokens, en_tokens
+KB_VALUES["zh_chars"] = len(ZH_TEXT)
+KB_VALUES["en_chars"] = len(EN_TEXT)
+KB_VALUES["zh_tokens"] = zh_tokens
+KB_VALUES["en_tokens"] = en_tokens
 KB_VALUES["zh_chars_per_token"] = round(zh_cpt, 2)
 KB_VALUES["en_chars_per_token"] = round(en_cpt, 2)
 KB_VALUES["zh_en_token_ratio"] = round(zh_tokens / en_tokens, 2)

@@ -105,8 +105,12 @@ print("路径上尚未写成的笔记: " + (", ".join(missing) if missing else "
 # Estimated reading time per level, from each step's frontmatter `minutes:` (the home page binds these).
 minutes_per_level = {lvl: sum(int(notes[k][0].get("minutes") or 0) for l2, _, k in path_steps if l2 == lvl and k in notes) for lvl in LEVELS}
 steps_per_level = {lvl: sum(1 for l2, _, _ in path_steps if l2 == lvl) for lvl in LEVELS}
-KB_VALUES["hours_level1"], KB_VALUES["hours_level2"], KB_VALUES["hours_level3"] = (round(minutes_per_level[lvl] / 60, 1) for lvl in LEVELS)
-KB_VALUES["steps_level1"], KB_VALUES["steps_level2"], KB_VALUES["steps_level3"] = (steps_per_level[lvl] for lvl in LEVELS)
+KB_VALUES["hours_level1"] = round(minutes_per_level["入门级"] / 60, 1)
+KB_VALUES["hours_level2"] = round(minutes_per_level["进阶级"] / 60, 1)
+KB_VALUES["hours_level3"] = round(minutes_per_level["专家级"] / 60, 1)
+KB_VALUES["steps_level1"] = steps_per_level["入门级"]
+KB_VALUES["steps_level2"] = steps_per_level["进阶级"]
+KB_VALUES["steps_level3"] = steps_per_level["专家级"]
 KB_VALUES["hours_total"] = round(sum(minutes_per_level.values()) / 60, 1)
 print("预计用时（小时，来自每篇笔记的 minutes）: " + ", ".join(f"{lvl} {minutes_per_level[lvl] / 60:.1f}" for lvl in LEVELS))
 

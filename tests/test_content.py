@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SNIPPETS = sorted((ROOT / "snippets").glob("*.py"))
 LEVELS = ("入门级", "进阶级", "专家级")
-APPENDIX = "附录"  # level of notes kept off the learning path (e.g. how to use the vault)
+APPENDIX = "附录"  # level of notes about the site itself, kept off the learning path
 PATH_DIR = "学习路径"
 # The notes of issue 5 (hub, core components, the three classic architectures).
 ISSUE5_NOTES = [
@@ -172,9 +172,12 @@ def test_note_frontmatter_and_place_on_path(note: str) -> None:
     fm = _frontmatter(DOCS / f"{note}.md")
     assert fm.get("title"), f"{note}: frontmatter has no title"
     level = fm.get("level")
-    assert level in LEVELS + (APPENDIX,), f"{note}: level {level!r} is not one of {LEVELS + (APPENDIX,)}"
-    if level != APPENDIX:  # an appendix note is read any time, off the path
-        assert note in _path_steps(level), f"{note} (level {level}) is missing from {PATH_DIR}/{level}.md"
+    if level == APPENDIX:  # about the site itself: off the path, reached from the home page
+        assert all(note not in _path_steps(lv) for lv in LEVELS), f"{note}: an appendix is not a step of the path"
+        assert f"[[{note}]]" in (DOCS / "index.md").read_text(encoding="utf-8"), f"{note}: link the appendix from index.md"
+        return
+    assert level in LEVELS, f"{note}: level {level!r} is not one of {LEVELS} (or {APPENDIX!r})"
+    assert note in _path_steps(level), f"{note} (level {level}) is missing from {PATH_DIR}/{level}.md"
 
 
 def test_path_lists_only_existing_notes_and_respects_prerequisites() -> None:
