@@ -229,6 +229,17 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             self._report(problem)
         if self.engine is not None:
             files = self._add_snippet_files(files, config)
+        # The glossary is generated from the notes' `terms:` but is a note of the vault like any
+        # other: `[[术语表]]` must resolve, so it is parsed into the index with the notes.
+        terms = glossary.collect_terms((n.path, n.title, n.frontmatter, n.source) for n in notes)
+        for term_problem in terms.problems:
+            log.warning(f"kbgen: glossary: {term_problem}")
+        self.terms.set_terms(terms.terms)
+        glossary_src = self.config.glossary_page
+        glossary_md = None
+        if glossary_src and terms.terms and files.get_file_from_path(glossary_src) is None:
+            glossary_md = glossary.glossary_page(terms, glossary_src, self.glossary_labels)
+            notes = [*notes, parse_note(glossary_src, glossary_md, self.slugify, self.sep)]
         self.index = index = VaultIndex(notes, attachments, self.engine)
         assert self.renderer is not None
         self.renderer.index, self.renderer.snippets = index, self.engine
@@ -244,13 +255,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
             generated.update(pages.tag_pages(index, self.config.tags_dir, self.labels))
         if self.config.graph_page:
             generated[self.config.graph_page] = pages.graph_page(self.labels)
-        terms = glossary.collect_terms((p, n.title, n.frontmatter, n.source) for p, n in index.notes.items())
-        for term_problem in terms.problems:
-            log.warning(f"kbgen: glossary: {term_problem}")
-        self.terms.set_terms(terms.terms)
-        if self.config.glossary_page and terms.terms:
-            generated[self.config.glossary_page] = glossary.glossary_page(terms, self.config.glossary_page,
-                                                                          self.glossary_labels)
+        if glossary_md is not None:
+            generated[glossary_src] = glossary_md
         if self.config.folder_pages:
             generated.update(pages.folder_pages(index, existing, self.labels))
         if self.config.home_page and "index.md" not in existing and "README.md" not in existing:
@@ -309,7 +315,8 @@ class KbgenPlugin(BasePlugin[KbgenConfig]):
         offset = note.source.count("\n") - markdown.count("\n")
         self.ext.set_page(src, page_url=page.url, line_offset=offset)
         self.values.set_page(src, note.source, page.url)
-        self.terms.set_page(src)
+        # The glossary itself states each term: no hover definitions of its own words.
+        self.terms.set_page(None if src == self.config.glossary_page else src)
         if self._files is not files or len(self._urls) != len(files):
             self._files, self._urls = files, {f.src_uri: f.url for f in files}
         self._page_url = page.url
