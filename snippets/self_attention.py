@@ -182,7 +182,6 @@ assert torch.allclose(contrib.sum(0), out[qi], atol=1e-6), "the output is the we
 
 # %% pronoun_task
 import itertools
-import time
 
 import torch.nn.functional as F
 from torch import nn
@@ -259,19 +258,17 @@ trained.load_state_dict(untrained.state_dict())  # same starting point: only tra
 opt = torch.optim.Adam(trained.parameters(), lr=3e-3)
 x_train, y_train = encode_sentences(train_items)
 batch_gen = torch.Generator().manual_seed(0)
-start = time.perf_counter()
 for step in range(400):
     idx = torch.randint(0, len(train_items), (64,), generator=batch_gen)
     loss = F.cross_entropy(trained(x_train[idx])[0], y_train[idx])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-train_seconds = time.perf_counter() - start
 
 frac_untrained, acc_untrained, _ = referent_stats(untrained, test_items)
 frac_trained, acc_trained, test_weights = referent_stats(trained, test_items)
 print(f"句子：{len(items)} 个（训练 {len(train_items)}，测试 {len(test_items)}）；模型参数 {sum(p.numel() for p in trained.parameters()):,} 个；"
-      f"训练 400 步，最终训练损失 {loss.item():.4f}，用时 {train_seconds:.1f} 秒")
+      f"训练 400 步，最终训练损失 {loss.item():.4f}")
 _tbl = ["| 模型 | 测试句上“它”答对的比例 | 第二层“它”那一行：正确名词的权重 > 另一个名词的比例 |",
         f"| 未训练（随机初始化） | {acc_untrained:.0%} | {frac_untrained:.0%} |",
         f"| 训练后 | {acc_trained:.0%} | {frac_trained:.0%} |"]
