@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kbgen.labels import labels_for
+
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "snippets_project"))
 from snippets_helpers import engine, make_project  # noqa: E402
 
@@ -30,8 +32,11 @@ def test_sys_exit_zero_ends_the_snippet_normally(tmp_path: Path, call: str) -> N
     line = lines_of(root, "ex.py").index(call) + 1
     assert stop.exit is not None and stop.exit.line == line
     assert o.cell_result("later") is None  # later cells do not run
-    page = render.snippet_page_markdown(e.snippets["ex.py"], o, fig_url=str, snippet_rel="snippets/ex.py", references=[])
+    page = render.snippet_page_markdown(e.snippets["ex.py"], o, fig_url=str, snippet_rel="snippets/ex.py", references=[],
+                                        labels=labels_for("zh"))
     assert f"代码片段在第 {line} 行调用" in page and "之后的单元格没有执行" in page
+    english = render.snippet_page_markdown(e.snippets["ex.py"], o, fig_url=str, snippet_rel="snippets/ex.py", references=[])
+    assert f"ended itself at line {line}" in english
     assert engine(root, preload=()).execute()["ex.py"].status == "cached"
 
 
