@@ -47,12 +47,12 @@ def test_stale_snippets_are_those_that_read_an_edited_file(tmp_path: Path) -> No
 
 
 def test_updating_notice_goes_on_the_stale_embeds_only() -> None:
-    html = ('<p>x</p><figure class="kbgen-embed" data-snippet="rag.py">\n<pre>old</pre></figure>'
-            '<figure class="kbgen-embed" data-snippet="other.py">\n<pre>o</pre></figure>'
-            '<figure class="kbgen-embed" data-snippet="rag.py">\n<pre>again</pre></figure>')
+    html = ('<p>x</p><figure class="kb-embed" data-snippet="rag.py">\n<pre>old</pre></figure>'
+            '<figure class="kb-embed" data-snippet="other.py">\n<pre>o</pre></figure>'
+            '<figure class="kb-embed" data-snippet="rag.py">\n<pre>again</pre></figure>')
     out = mark_updating(html, ["rag.py"], "zh")
-    assert out.count("kbgen-updating") == 2 and "更新中" in out
-    assert out.index("kbgen-updating") > out.index('data-snippet="rag.py"')
+    assert out.count("kb-updating") == 2 and "更新中" in out
+    assert out.index("kb-updating") > out.index('data-snippet="rag.py"')
     assert 'data-snippet="other.py">\n<pre>o</pre>' in out  # untouched
     assert "Updating" in mark_updating(html, ["other.py"], "en") and mark_updating(html, [], "zh") == html
 

@@ -86,8 +86,10 @@
   };
 
   Graph.prototype.resize = function () {
+    // The inner box (clientWidth/Height, without the border): a canvas as wide as the border box
+    // would overflow its container by the border's width.
     var r = this.el.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-    this.w = Math.max(r.width, 100); this.h = Math.max(r.height, 100);
+    this.w = Math.max(this.el.clientWidth || r.width, 100); this.h = Math.max(this.el.clientHeight || r.height, 100);
     this.canvas.width = this.w * dpr; this.canvas.height = this.h * dpr;
     this.canvas.style.width = this.w + "px"; this.canvas.style.height = this.h + "px";
     this.dpr = dpr;

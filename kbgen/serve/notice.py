@@ -42,13 +42,13 @@ def stale_snippets(engine: Any, changed: list[Path]) -> list[str]:
 
 
 def mark_updating(html: str, snippets: list[str], language: str | None) -> str:
-    """Put the notice at the top of each embed (``<figure class="kbgen-embed" data-snippet=...>``)
+    """Put the notice at the top of each embed (``<figure class="kb-embed" data-snippet=...>``)
     of ``snippets`` in the page ``html``."""
     if not snippets:
         return html
     title, text = NOTICE.get((language or "en").split("-")[0].split("_")[0], NOTICE["en"])
-    notice = (f'<div class="admonition info kbgen-updating"><p class="admonition-title">{escape(title)}</p>'
+    notice = (f'<div class="admonition info kb-updating"><p class="admonition-title">{escape(title)}</p>'
               f"<p>{escape(text)}</p></div>")
     names = "|".join(re.escape(escape(n)) for n in snippets)
-    pattern = re.compile(r'<figure class="kbgen-embed" data-snippet="(?:' + names + r')"[^>]*>')
+    pattern = re.compile(r'<figure class="kb-embed" data-snippet="(?:' + names + r')"[^>]*>')
     return pattern.sub(lambda m: m.group(0) + notice, html)

@@ -32,8 +32,8 @@ from typing import Any, Iterator
 
 from kbgen.snippets.cache import Cache, HashMemo
 from kbgen.snippets.contract import (LOG_FILE, SAFE_FILE_NAME, Outcome, OutcomeStatus,
-                                     Progress, RunRequest, RunResult, cache_key)
-from kbgen.snippets.executor import Finalize, RunBackend, available_cores, fork_server_backend
+                                     RunRequest, RunResult, cache_key)
+from kbgen.snippets.executor import Finalize, RunBackend, RunConclusion, RunEnd, available_cores, fork_server_backend
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet
 
@@ -259,7 +259,7 @@ class _Attempt:
     started: float | None = None  # monotonic time the current attempt started on a worker
 
 
-class DaskExecutor:
+class DaskExecutor(RunConclusion):
     """Runs snippets through the cache like :class:`kbgen.snippets.executor.Executor` (same
     constructor and ``run``), with every stale snippet as one task on a Dask cluster."""
 
@@ -552,37 +552,10 @@ class DaskExecutor:
 
     def _outcome(self, s: Snippet, key: str, reason: str, out: Path, shipped: ShippedRun,
                  result: RunResult | None) -> Outcome:
-        """The run in ``out`` as an Outcome; committed to the cache when it succeeded. Messages are
-        the local executor's, word for word (the site must not depend on where a snippet ran)."""
-        rel = self.rel(s.path)
-        seconds = shipped.seconds
-        declared = s.timeout(self.timeout)
-        if not shipped.finished:
-            prog = Progress.read(out)
-            where = f"{rel}:{prog.line if prog else '?'}"
-            cell = f" in cell '{prog.cell}'" if prog else ""
-            stretched = f", stretched x{shipped.load_factor:.1f} for machine load" if shipped.load_factor > 1 else ""
-            msg = (
-                f"{where}: timed out after {shipped.limit:.0f} s{cell} (limit {declared:g} s{stretched}; raise it with "
-                f"`# kbgen: timeout=N` in the first 5 lines)\n"
-            )
-            return Outcome(s, "timeout", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if result is None:
-            tail = (out / LOG_FILE).read_text(errors="replace")[-3000:] if (out / LOG_FILE).exists() else ""
-            tail = tail.replace(str(self.root) + os.sep, "")
-            prog = Progress.read(out)
-            msg = f"{rel}:{prog.line if prog else 1}: the snippet process died (exit {shipped.exit})\n{tail}"
-            return Outcome(s, "failed", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if not result.ok:
-            assert result.error is not None
-            err = result.error
-            cell = f" (cell '{err.cell}')" if err.cell else ""
-            msg = f"{rel}:{err.line}: {err.ename}: {err.evalue}{cell}\n{err.traceback}"
-            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result.seconds)
-        if self.finalize is not None:
-            self.finalize(s, result, out)
-        entry = self.cache.commit(key, out, result)
-        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result.seconds)
+        """The run in ``out`` as an Outcome, concluded exactly as the local executor does."""
+        end = RunEnd(shipped.finished, shipped.seconds, shipped.limit, s.timeout(self.timeout),
+                     shipped.load_factor, shipped.exit)
+        return self._conclude(s, key, reason, out, end, result)
 
 
 def _where(a: _Attempt) -> str:

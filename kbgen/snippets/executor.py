@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -80,7 +81,83 @@ def discover(snippets_dir: Path) -> list[Path]:
     return sorted(p for p in snippets_dir.glob("*.py") if not p.name.startswith("_"))
 
 
-class Executor:
+@dataclass(frozen=True)
+class RunEnd:
+    """How a snippet's process ended, wherever it ran (this machine or a cluster worker)."""
+
+    finished: bool  # False: killed at its time limit
+    seconds: float  # wall time of the run, s
+    limit: float  # the time limit applied, s (declared x load factor)
+    declared: float  # the snippet's own timeout, s
+    load_factor: float
+    exit: int | None  # the process's exit status (negative: signal)
+
+
+class RunConclusion:
+    """Turns a finished run into an :class:`Outcome`, with the same messages and the same cache
+    rules whichever executor ran it (the site must not depend on where a snippet ran).
+    Needs ``root``, ``cache``, ``finalize`` and ``rel()`` from the executor."""
+
+    root: Path
+    cache: Cache
+    finalize: Callable[[Snippet, RunResult, Path], None] | None
+
+    def rel(self, p: Path) -> str:
+        raise NotImplementedError
+
+    def _conclude(self, s: Snippet, key: str, reason: str, out: Path, end: RunEnd,
+                  result: RunResult | None) -> Outcome:
+        rel = self.rel(s.path)
+        if not end.finished:
+            prog = Progress.read(out)
+            where = f"{rel}:{prog.line if prog else '?'}"
+            cell = f" in cell '{prog.cell}'" if prog else ""
+            stretched = f", stretched x{end.load_factor:.1f} for machine load" if end.load_factor > 1 else ""
+            msg = (
+                f"{where}: timed out after {end.limit:.0f} s{cell} (limit {end.declared:g} s{stretched}; raise it with "
+                f"`# kbgen: timeout=N` in the first 5 lines)\n"
+            )
+            return Outcome(s, "timeout", end.seconds, None, out, message=msg, reason=reason, run_seconds=end.seconds)
+        if result is None:
+            tail = (out / LOG_FILE).read_text(errors="replace")[-3000:] if (out / LOG_FILE).exists() else ""
+            tail = tail.replace(str(self.root) + os.sep, "")
+            prog = Progress.read(out)
+            msg = f"{rel}:{prog.line if prog else 1}: the snippet process died (exit {end.exit})\n{tail}"
+            return Outcome(s, "failed", end.seconds, None, out, message=msg, reason=reason, run_seconds=end.seconds)
+        if not result.ok:
+            assert result.error is not None
+            err = result.error
+            cell = f" (cell '{err.cell}')" if err.cell else ""
+            msg = f"{rel}:{err.line}: {err.ename}: {err.evalue}{cell}\n{err.traceback}"
+            return Outcome(s, "failed", end.seconds, result, out, message=msg, reason=reason,
+                           run_seconds=result.seconds)
+        if self.finalize is not None:
+            self.finalize(s, result, out)
+        changed = self._changed_during_run(s, result)
+        if changed:
+            # What ran is consistent (the bytes keyed, the dependencies as first read), but the
+            # disk no longer matches: show it, cache nothing; the next build runs it again.
+            log.info("kbgen: %s: %s changed while the snippet ran; its output is shown but not cached",
+                     rel, ", ".join(changed)[:200])
+            return Outcome(s, "executed", end.seconds, result, out,
+                           reason=f"{reason}; not cached: changed during the run", run_seconds=result.seconds)
+        entry = self.cache.commit(key, out, result)
+        return Outcome(s, "executed", end.seconds, result, entry.dir, reason=reason, run_seconds=result.seconds)
+
+    def _changed_during_run(self, s: Snippet, result: RunResult) -> list[str]:
+        """Paths whose bytes on disk differ now from what the run used: the snippet itself, any
+        module or data file, any folder listing. Empty when the result is valid for the disk."""
+        changed = current_hashes(self.root, result.deps)
+        try:
+            now = s.path.read_bytes()
+        except OSError:
+            now = b""
+        if now != s.source:
+            changed.insert(0, self.rel(s.path))
+        return changed
+
+
+class Executor(RunConclusion):
     """Runs snippets through the cache: a valid entry is reused, anything else runs in a
     forked child (up to ``jobs`` at once) and is committed only on success."""
 
@@ -195,52 +272,7 @@ class Executor:
         finished = self._server.wait(job, limit)
         seconds = time.perf_counter() - t0
         result = RunResult.read(out, s.name)
-        rel = self.rel(s.path)
-        if not finished:
-            prog = Progress.read(out)
-            where = f"{rel}:{prog.line if prog else '?'}"
-            cell = f" in cell '{prog.cell}'" if prog else ""
-            stretched = f", stretched x{self.load_factor:.1f} for machine load" if self.load_factor > 1 else ""
-            msg = (
-                f"{where}: timed out after {limit:.0f} s{cell} (limit {declared:g} s{stretched}; raise it with "
-                f"`# kbgen: timeout=N` in the first 5 lines)\n"
-            )
-            return Outcome(s, "timeout", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if result is None:
-            if not out.is_dir() or not self.cache.present():
-                raise self.cache.removed_error()
-            tail = (out / LOG_FILE).read_text(errors="replace")[-3000:] if (out / LOG_FILE).exists() else ""
-            tail = tail.replace(str(self.root) + os.sep, "")
-            prog = Progress.read(out)
-            msg = f"{rel}:{prog.line if prog else 1}: the snippet process died (exit {job.exit})\n{tail}"
-            return Outcome(s, "failed", seconds, None, out, message=msg, reason=reason, run_seconds=seconds)
-        if not result.ok:
-            assert result.error is not None
-            err = result.error
-            cell = f" (cell '{err.cell}')" if err.cell else ""
-            msg = f"{rel}:{err.line}: {err.ename}: {err.evalue}{cell}\n{err.traceback}"
-            return Outcome(s, "failed", seconds, result, out, message=msg, reason=reason, run_seconds=result.seconds)
-        if self.finalize is not None:
-            self.finalize(s, result, out)
-        changed = self._changed_during_run(s, result)
-        if changed:
-            # What ran is consistent (the bytes keyed, the dependencies as first read), but the
-            # disk no longer matches: show it, cache nothing; the next build runs it again.
-            log.info("kbgen: %s: %s changed while the snippet ran; its output is shown but not cached",
-                     rel, ", ".join(changed)[:200])
-            return Outcome(s, "executed", seconds, result, out, reason=f"{reason}; not cached: changed during the run",
-                           run_seconds=result.seconds)
-        entry = self.cache.commit(key, out, result)
-        return Outcome(s, "executed", seconds, result, entry.dir, reason=reason, run_seconds=result.seconds)
-
-    def _changed_during_run(self, s: Snippet, result: RunResult) -> list[str]:
-        """Paths whose bytes on disk differ now from what the run used: the snippet itself, any
-        module or data file, any folder listing. Empty when the result is valid for the disk."""
-        changed = current_hashes(self.root, result.deps)
-        try:
-            now = s.path.read_bytes()
-        except OSError:
-            now = b""
-        if now != s.source:
-            changed.insert(0, self.rel(s.path))
-        return changed
+        if result is None and finished and (not out.is_dir() or not self.cache.present()):
+            raise self.cache.removed_error()
+        end = RunEnd(finished, seconds, limit, declared, self.load_factor, job.exit)
+        return self._conclude(s, key, reason, out, end, result)

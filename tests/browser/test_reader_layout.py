@@ -3,8 +3,8 @@ width (1280 px), on localhost and from ``file://``:
 
 - no element of the page content is wider than the viewport, and the page itself never
   scrolls sideways (``scrollWidth`` of the document <= its width);
-- nothing is clipped: an element whose content is wider than its box (``scrollWidth >
-  clientWidth``) must scroll (``overflow-x: auto | scroll``);
+- nothing is clipped: an element that hides its overflow (``overflow-x: hidden | clip``) has no
+  content wider than its box (``scrollWidth > clientWidth``); wide content scrolls instead;
 - the local graph draws labels that do not overlap;
 - values bound into prose show their origin, no binding failed;
 - a phone-width screenshot of the hub and of a note lands in ``test-artifacts/``.
@@ -44,7 +44,10 @@ LAYOUT_JS = """() => {
     if (r.width === 0 && r.height === 0) continue;
     if ((r.right > vw + 1 || r.left < -1) && !insideScrollBox(el))
       wide.push(`${name(el)} [${Math.round(r.left)}, ${Math.round(r.right)}] > ${vw}`);
-    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1 && !['auto', 'scroll'].includes(cs.overflowX))
+    // Clipped: content cut off by a box that hides its overflow (overflow 'visible' content is
+    // not cut; when it leaves the viewport, the check above reports it).
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1 && ['hidden', 'clip'].includes(cs.overflowX)
+        && !insideScrollBox(el))
       clipped.push(`${name(el)} scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth}, overflow-x: ${cs.overflowX}`);
   }
   return {vw, pageWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 8), clipped: clipped.slice(0, 8)};
@@ -122,9 +125,9 @@ def test_local_graph_labels_do_not_overlap(browser, built_site: Path, site_serve
     ctx = offline_context(browser, site_server, 1280)
     page = ctx.new_page()
     page.goto(site_server + quote("技术-Transformer架构.html"), wait_until="load")
-    page.wait_for_function("() => { const g = document.querySelector('.kbgen-graph[data-node]');"
+    page.wait_for_function("() => { const g = document.querySelector('.kb-graph[data-node]');"
                            " return g && g.kbgenGraph && g.kbgenGraph.labels && !g.kbgenGraph.running; }", timeout=15000)
-    info = page.evaluate("""() => { const g = document.querySelector('.kbgen-graph[data-node]').kbgenGraph;
+    info = page.evaluate("""() => { const g = document.querySelector('.kb-graph[data-node]').kbgenGraph;
       return {labels: g.labels, nodes: g.nodes.length, center: g.center}; }""")
     ctx.close()
     boxes = info["labels"]
