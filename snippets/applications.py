@@ -93,10 +93,10 @@ primary = Counter(a.family for a in APPS)
 secondary = Counter(f for a in APPS for f in a.also)
 names = list(FAMILIES)
 fig, ax = plt.subplots(figsize=(8, 3.2))
-ax.barh(names, [primary[f] for f in names], color="tab:blue", label="main family")
-ax.barh(names, [secondary[f] for f in names], left=[primary[f] for f in names], color="tab:blue", alpha=0.35, label="also used")
+ax.barh(names, [primary[f] for f in names], color="tab:blue", label="主要架构（main family）")
+ax.barh(names, [secondary[f] for f in names], left=[primary[f] for f in names], color="tab:blue", alpha=0.35, label="也会用到（also used）")
 ax.invert_yaxis()
-ax.set(title=f"Which architecture family serves the {len(APPS)} applications of the source note", xlabel="number of applications")
+ax.set(title=f"源笔记中 {len(APPS)} 个应用分别由哪种架构家族（architecture family）支撑", xlabel="应用数量")
 ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
@@ -106,9 +106,9 @@ for f in names:
 # %% masks
 L_SRC, L_TGT = 8, 6
 panels = [
-    ("Encoder self-attention\n(bidirectional: BERT)", torch.ones(L_SRC, L_SRC, dtype=torch.bool), "key position", "query position"),
-    ("Decoder self-attention\n(causal: GPT)", causal_mask(L_TGT, L_TGT), "key position", "query position"),
-    ("Decoder cross-attention\n(to the encoder: T5, Whisper)", torch.ones(L_TGT, L_SRC, dtype=torch.bool), "encoder position (key)", "decoder position (query)"),
+    ("编码器自注意力（encoder self-attention）\n（双向：BERT）", torch.ones(L_SRC, L_SRC, dtype=torch.bool), "键位置（key）", "查询位置（query）"),
+    ("解码器自注意力（decoder self-attention）\n（因果：GPT）", causal_mask(L_TGT, L_TGT), "键位置（key）", "查询位置（query）"),
+    ("解码器交叉注意力（cross-attention）\n（看向编码器：T5、Whisper）", torch.ones(L_TGT, L_SRC, dtype=torch.bool), "编码器位置（键 key）", "解码器位置（查询 query）"),
 ]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
 for ax, (title, mask, xl, yl) in zip(axes, panels):
@@ -116,13 +116,13 @@ for ax, (title, mask, xl, yl) in zip(axes, panels):
     ax.set(title=title, xlabel=xl, ylabel=yl)
     ax.set_xticks(range(mask.size(1)))
     ax.set_yticks(range(mask.size(0)))
-fig.suptitle("Same attention, different masks (white = may attend)")
+fig.suptitle("同一种注意力，不同的掩码（mask）（白色 = 允许关注）")
 fig.tight_layout()
 plt.show()
 cm = causal_mask(L_TGT, L_TGT)
 assert cm.sum() == L_TGT * (L_TGT + 1) // 2 and not cm[0, 1:].any(), "the first token of a decoder sees only itself"
-print(f"encoder: each of {L_SRC} positions sees all {L_SRC};  decoder: position i sees positions 0..i "
-      f"({int(cm.sum())} of {L_TGT * L_TGT} pairs allowed)")
+print(f"编码器：{L_SRC} 个位置每个都能看到全部 {L_SRC} 个；解码器：位置 i 只能看到位置 0..i "
+      f"（{L_TGT * L_TGT} 对中允许 {int(cm.sum())} 对）")
 
 # %% model_sizes
 REPS = [
@@ -143,4 +143,4 @@ for key, family, label in REPS:
     rows.append([label, FAMILIES[family], f"{n / 1e6:,.0f}M", f"{paper / 1e6:,.0f}M", f"{100 * (n - paper) / paper:+.1f}%"])
     assert abs(n - paper) / paper < 0.1, f"{key}: counted {n} vs published {paper}"
 print_table(["模型", "架构家族", "数出的参数量", "论文公布", "相差"], rows)
-print(f"\nGPT-3 is {counted['gpt-3'] / counted['bert-base']:,.0f}x BERT-Base; counting it allocated no memory (meta device).")
+print(f"\nGPT-3 的参数量是 BERT-Base 的 {counted['gpt-3'] / counted['bert-base']:,.0f} 倍；统计时没有分配内存（meta device）。")

@@ -28,7 +28,9 @@ from transformer_core.configs import PRESETS, build
 from transformer_core.fonts import use_cjk_font
 
 plt.rcParams.update({"figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white"})
-use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
+_cjk = use_cjk_font()  # Chinese figure text on Linux, macOS and Windows
+# Monospace box labels: Chinese glyphs fall back to the CJK font (a generic family alone picks one font).
+MONO = ["monospace", _cjk.family] if _cjk is not None else "monospace"
 KB_VALUES = {}  # values the notes bind into prose: {{architecture_diagrams.py:key}}
 SEQ_LEN = 16  # tokens in the traced forward pass (batch size 1)
 # Shapes only: the meta device allocates nothing, so even large presets trace in a moment.
@@ -147,7 +149,7 @@ COLORS = {"Embedding": "#fde2c8", "LearnedPositionalEmbedding": "#e3d7f4", "Sinu
 def _box(ax, x, y, w, h, text, color, fontsize=8, lw=1.0):
     ax.add_patch(FancyBboxPatch((x - w / 2, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
                                 fc=color, ec="#333333", lw=lw))
-    ax.text(x, y + h / 2, text, ha="center", va="center", fontsize=fontsize, family="monospace")
+    ax.text(x, y + h / 2, text, ha="center", va="center", fontsize=fontsize, family=MONO)
 
 
 def _arrow(ax, x0, y0, x1, y1, color="#333333", style="-|>", rad=0.0):
@@ -245,10 +247,10 @@ def show_table(title: str, units: list[Unit]) -> None:
     print(title)
     for u in units:
         rep = f" x{u.repeat}" if u.repeat > 1 else ""
-        print(f"  {u.name + rep:<22} {u.kind:<30} out {fmt_shape(u.shape):<18} params {fmt_params(u.params * u.repeat)}")
+        print(f"  {u.name + rep:<22} {u.kind:<30} 输出 {fmt_shape(u.shape):<18} 参数 {fmt_params(u.params * u.repeat)}")
         for c in u.children:
             mem = "  ← 读取编码器输出" if c.reads_memory else ""
-            print(f"      {c.name.split('.')[-1]:<18} {c.kind:<30} out {fmt_shape(c.shape):<18}{mem}")
+            print(f"      {c.name.split('.')[-1]:<18} {c.kind:<30} 输出 {fmt_shape(c.shape):<18}{mem}")
 
 
 def ids(n: int = SEQ_LEN) -> torch.Tensor:

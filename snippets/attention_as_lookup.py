@@ -44,11 +44,11 @@ values = torch.tensor([[10.0], [20.0], [30.0], [40.0], [50.0]])  # [5, 1]
 query = torch.tensor([[math.cos(0.8), math.sin(0.8)]])  # between banana (0.6) and cherry (1.2)
 
 exact = [n for n, k in zip(names, keys) if torch.equal(k, query[0])]
-print("hard lookup (exact match):", exact[0] if exact else "KeyError - no key equals the query")
+print("硬查找（exact match，精确匹配）：", exact[0] if exact else "KeyError —— 没有与查询（query）完全相等的键（key）")
 nearest = int((keys @ query[0]).argmax())
-print(f"nearest-neighbour lookup:  {names[nearest]} -> {values[nearest].item():.1f}\n")
+print(f"最近邻查找（nearest neighbour）：{names[nearest]} -> {values[nearest].item():.1f}\n")
 
-print(f"{'temperature':>11} | " + " | ".join(f"{n:>10}" for n in names) + " | output")
+print(f"{'温度（temperature）':>11} | " + " | ".join(f"{n:>10}" for n in names) + " | 输出（output）")
 outputs = {}
 for tau in [0.02, 0.1, 0.5, 2.0, 100.0]:
     out, w = attend(query, keys, values, scale=1.0 / tau)
@@ -59,8 +59,8 @@ for tau in [0.02, 0.1, 0.5, 2.0, 100.0]:
 # The two limits stated in the note: low temperature -> nearest neighbour, high -> plain mean.
 assert abs(outputs[0.02] - values[nearest].item()) < 0.5
 assert abs(outputs[100.0] - values.mean().item()) < 0.5
-print(f"\nlow temperature -> {outputs[0.02]:.2f} (nearest value {values[nearest].item():.0f}); "
-      f"high temperature -> {outputs[100.0]:.2f} (mean of values {values.mean().item():.0f})")
+print(f"\n低温 -> {outputs[0.02]:.2f}（最近邻的值 {values[nearest].item():.0f}）；"
+      f"高温 -> {outputs[100.0]:.2f}（所有值的平均 {values.mean().item():.0f}）")
 
 # %% [markdown]
 # ## 2. Nadaraya–Watson 核回归 = 点积注意力
@@ -98,14 +98,14 @@ def as_attention(x_query: torch.Tensor, sigma: float) -> tuple[torch.Tensor, tor
     return out[:, 0], w
 
 
-print(f"{'sigma':>6} | {'max |NW - attention| (prediction)':>34} | {'max |NW - attention| (weights)':>31}")
+print(f"{'sigma':>6} | {'max |NW - attention|（预测）':>34} | {'max |NW - attention|（权重）':>31}")
 for sigma in [0.1, 0.3, 1.0]:
     p_nw, w_nw = nadaraya_watson(x_test, sigma)
     p_at, w_at = as_attention(x_test, sigma)
     dp, dw = (p_nw - p_at).abs().max().item(), (w_nw - w_at).abs().max().item()
     print(f"{sigma:>6} | {dp:>34.2e} | {dw:>31.2e}")
     assert dp < 1e-9 and dw < 1e-9
-print("\nKernel regression and scaled_dot_product_attention agree to float64 rounding.")
+print("\n核回归（kernel regression）与 scaled_dot_product_attention 的结果在 float64 舍入误差内一致。")
 
 # %% [markdown]
 # ## 3. 带宽就是“注意力有多集中”
@@ -115,25 +115,25 @@ print("\nKernel regression and scaled_dot_product_attention agree to float64 rou
 # %% kernel_regression
 SIGMAS = [0.05, 0.3, 2.0]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-ax1.plot(x_test, f_true(x_test), "k--", lw=1.5, label="true function")
-ax1.plot(x_train, y_train, "o", color="gray", ms=4, alpha=0.7, label="training samples (keys, values)")
-print(f"{'sigma':>6} | {'mean squared error vs true function':>36} | {'mean max weight per query':>26}")
+ax1.plot(x_test, f_true(x_test), "k--", lw=1.5, label="真实函数（true function）")
+ax1.plot(x_train, y_train, "o", color="gray", ms=4, alpha=0.7, label="训练样本（键 key、值 value）")
+print(f"{'sigma':>6} | {'相对真实函数的均方误差（MSE）':>36} | {'每个查询的最大权重均值':>26}")
 for sigma, color in zip(SIGMAS, ["tab:red", "tab:blue", "tab:green"]):
     pred, w = as_attention(x_test, sigma)
     mse = ((pred - f_true(x_test)) ** 2).mean().item()
     peak = w.max(dim=1).values.mean().item()
     print(f"{sigma:>6} | {mse:>36.3f} | {peak:>26.3f}")
-    ax1.plot(x_test, pred, color=color, lw=2, label=f"attention pooling, sigma={sigma} (MSE {mse:.2f})")
-ax1.set_xlabel("x (query)")
+    ax1.plot(x_test, pred, color=color, lw=2, label=f"注意力汇聚（attention pooling），sigma={sigma}（MSE {mse:.2f}）")
+ax1.set_xlabel("x（查询 query）")
 ax1.set_ylabel("y")
-ax1.set_title("Nadaraya-Watson kernel regression = attention pooling")
+ax1.set_title("Nadaraya-Watson 核回归 = 注意力汇聚（attention pooling）")
 ax1.legend(fontsize=8, loc="lower left")
 
 _, w = as_attention(x_test, 0.3)
 im = ax2.imshow(w, aspect="auto", cmap="viridis", extent=[0, n_train, 5, 0])
-ax2.set_xlabel("training sample index (keys, sorted by x)")
-ax2.set_ylabel("query x")
-ax2.set_title("Attention weights, sigma = 0.3")
+ax2.set_xlabel("训练样本序号（键 key，按 x 排序）")
+ax2.set_ylabel("查询（query）x")
+ax2.set_title("注意力权重（attention weight），sigma = 0.3")
 fig.colorbar(im, ax=ax2, fraction=0.046)
 fig.tight_layout()
 plt.show()
@@ -153,33 +153,33 @@ q = torch.ones(1, 1)
 # Keys chosen so that the scores are log-weights: softmax then returns exactly the target weights.
 out_a, w_a = attend(q, target_a.log()[:, None], v, scale=1.0)
 out_b, w_b = attend(q, target_b.log()[:, None], v, scale=1.0)
-print("example 1: same output from different attention weights")
-print(f"  weights A = {[round(x, 3) for x in w_a[0].tolist()]} -> output {[round(x, 3) for x in out_a[0].tolist()]}")
-print(f"  weights B = {[round(x, 3) for x in w_b[0].tolist()]} -> output {[round(x, 3) for x in out_b[0].tolist()]}")
+print("例 1：不同的注意力权重，得到相同的输出")
+print(f"  权重 A = {[round(x, 3) for x in w_a[0].tolist()]} -> 输出 {[round(x, 3) for x in out_a[0].tolist()]}")
+print(f"  权重 B = {[round(x, 3) for x in w_b[0].tolist()]} -> 输出 {[round(x, 3) for x in out_b[0].tolist()]}")
 assert not torch.allclose(w_a, w_b, atol=0.1)
 assert torch.allclose(out_a, out_b, atol=1e-6)
 
 v2 = torch.tensor([[0.05, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, 0.5]])
 out_c, w_c = attend(q, torch.tensor([[2.0], [0.0], [0.0], [-1.0]]), v2, scale=1.0)
 contribution = (w_c[0][:, None] * v2).norm(dim=1)
-print("\nexample 2: the largest weight is not the largest contribution")
-print(f"  {'position':>8} | {'weight':>7} | {'|value|':>7} | {'|weight * value|':>16}")
+print("\n例 2：权重最大的位置，贡献不一定最大")
+print(f"  {'位置':>8} | {'权重':>7} | {'|值|':>7} | {'|权重 × 值|':>16}")
 for j in range(4):
     print(f"  {j:>8} | {w_c[0, j].item():>7.3f} | {v2[j].norm().item():>7.3f} | {contribution[j].item():>16.3f}")
 assert int(w_c[0].argmax()) != int(contribution.argmax())
 
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-for ax, w, title in [(axes[0], w_a, "weights A"), (axes[1], w_b, "weights B")]:
+for ax, w, title in [(axes[0], w_a, "权重 A"), (axes[1], w_b, "权重 B")]:
     ax.bar(range(4), w[0], color=["tab:orange", "tab:orange", "tab:blue", "tab:blue"])
-    ax.set_title(f"{title} -> output {[round(x, 2) for x in (w @ v)[0].tolist()]}", fontsize=9)
-    ax.set_xticks(range(4), ["pos 0", "pos 1", "pos 2", "pos 3"])
+    ax.set_title(f"{title} -> 输出 {[round(x, 2) for x in (w @ v)[0].tolist()]}", fontsize=9)
+    ax.set_xticks(range(4), ["位置 0", "位置 1", "位置 2", "位置 3"])
     ax.set_ylim(0, 1)
-axes[0].set_ylabel("attention weight")
-axes[2].bar(range(4), w_c[0], width=0.4, label="weight", color="tab:gray")
-axes[2].bar([x + 0.4 for x in range(4)], contribution, width=0.4, label="|weight x value|", color="tab:green")
-axes[2].set_xticks([x + 0.2 for x in range(4)], ["pos 0", "pos 1", "pos 2", "pos 3"])
-axes[2].set_title("weight vs actual contribution", fontsize=9)
+axes[0].set_ylabel("注意力权重（attention weight）")
+axes[2].bar(range(4), w_c[0], width=0.4, label="权重（weight）", color="tab:gray")
+axes[2].bar([x + 0.4 for x in range(4)], contribution, width=0.4, label="|权重 × 值|（贡献）", color="tab:green")
+axes[2].set_xticks([x + 0.2 for x in range(4)], ["位置 0", "位置 1", "位置 2", "位置 3"])
+axes[2].set_title("权重与实际贡献（contribution）", fontsize=9)
 axes[2].legend(fontsize=8)
-fig.suptitle("Different weights, same output (orange bars carry identical values)", fontsize=10)
+fig.suptitle("权重不同，输出相同（橙色柱对应的值向量完全相同）", fontsize=10)
 fig.tight_layout()
 plt.show()

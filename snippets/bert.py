@@ -50,8 +50,8 @@ for ax, m, title in [(axes[0], bidirectional, "BERT: bidirectional (+ padding ma
     ax.set_title(title, fontsize=10)
 fig.tight_layout()
 plt.show()
-print(f"allowed query-key pairs among the {real} real tokens: bidirectional {int(bidirectional[:real, :real].sum())}, "
-      f"causal {int(causal[:real, :real].sum())} (of {real * real})")
+print(f"{real} 个真实 token 之间允许的查询-键（query-key）对：双向（bidirectional） {int(bidirectional[:real, :real].sum())}，"
+      f"因果（causal） {int(causal[:real, :real].sum())}（共 {real * real} 对）")
 
 # %% [markdown]
 # ## 训练迷你 BERT：随机遮盖 15% 的字
@@ -105,8 +105,8 @@ for step in range(STEPS):
 model.eval()
 KB_VALUES["mlm_params"] = sum(p.numel() for p in model.parameters())
 KB_VALUES["mlm_steps"] = STEPS
-print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters; masked-LM loss "
-      f"{history[0]:.2f} -> {sum(history[-20:]) / 20:.2f} (mean of the last 20 steps)")
+print(f"模型：{sum(p.numel() for p in model.parameters()):,} 个参数；掩码语言模型（masked-LM）损失 "
+      f"{history[0]:.2f} -> {sum(history[-20:]) / 20:.2f}（最后 20 步的平均）")
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot(history, alpha=0.35, label="每一步")
@@ -147,7 +147,7 @@ for window in windows(test_data, 200, eval_gen):
         continue  # show Chinese characters in the middle of a single line
     context = "".join(map(visible, chars[pos - 8 : pos])) + "[MASK]" + "".join(map(visible, chars[pos + 1 : pos + 9]))
     guesses = "  ".join(f"{c}({p:.0%})" for c, p in fill(window, pos))
-    print(f"{context}   answer: {chars[pos]}   model: {guesses}")
+    print(f"{context}   答案：{chars[pos]}   模型：{guesses}")
     shown += 1
     if shown == 6:
         break
@@ -160,8 +160,8 @@ with torch.no_grad():
     top5 = (logits.topk(5, dim=-1).indices[sel] == y[sel][:, None]).any(-1).float().mean().item()
 most_common = torch.bincount(train_data, minlength=tok.vocab_size).argmax()
 baseline = (y[sel] == most_common).float().mean().item()
-print(f"\nheld-out masked positions: {int(sel.sum())}; model top-1 accuracy {accuracy:.1%}, top-5 {top5:.1%}; "
-      f"baseline (always '{visible(tok.itos[int(most_common)])}') {baseline:.1%}")
+print(f"\n留出文本中被遮盖的位置：{int(sel.sum())} 个；模型 top-1 准确率 {accuracy:.1%}，top-5 {top5:.1%}；"
+      f"基线（baseline，总是猜 '{visible(tok.itos[int(most_common)])}'）{baseline:.1%}")
 KB_VALUES["mlm_accuracy"] = round(accuracy, 3)
 KB_VALUES["mlm_baseline"] = round(baseline, 3)
 KB_VALUES["mlm_vs_baseline"] = round(accuracy / baseline, 1)
@@ -182,9 +182,9 @@ for comp in ["embeddings", "attention", "ffn", "norms", "head", "other"]:
 print(f"{'合计':<10}" + "".join(f"{counts[n].total:>16,}{'':>8}" for n in names))
 print(f"{'论文':<10}" + "".join(f"{PAPER_COUNTS[n]:>16,.0f}{'':>8}" for n in names))
 print(f"{'差异':<10}" + "".join(f"{counts[n].total / PAPER_COUNTS[n] - 1:>+16.1%}{'':>8}" for n in names))
-print("\n(layers, d_model, heads): " + ", ".join(f"{n} = ({PRESETS[n].n_layers}, {PRESETS[n].d_model}, {PRESETS[n].n_heads})"
+print("\n（层数 layers, d_model, 头数 heads）：" + ", ".join(f"{n} = ({PRESETS[n].n_layers}, {PRESETS[n].d_model}, {PRESETS[n].n_heads})"
                                                  for n in names))
-print("'other' is the [CLS] pooler; the pre-training MLM transform is not part of the published counts.")
+print("'other' 是 [CLS] 池化层（pooler）；预训练用的 MLM 变换层不计入论文公布的参数量。")
 for n in names:
     assert abs(counts[n].total / PAPER_COUNTS[n] - 1) < 0.05, (n, counts[n].total)
 KB_VALUES["base_embedding_share"] = round(counts["bert-base"].by_component["embeddings"] / counts["bert-base"].total, 3)

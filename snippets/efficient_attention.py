@@ -62,22 +62,22 @@ def global_window_mask(L: int, window: int, n_global: int) -> torch.Tensor:
 # %% patterns
 L = 32
 patterns = {
-    "full (O(n^2))": torch.ones(L, L, dtype=torch.bool),
-    "causal full (GPT)": causal_mask(L, L),
-    "sliding window, w=3\n(Longformer)": sliding_window_mask(L, 3),
-    "strided, stride=4\n(Sparse Transformer)": strided_mask(L, 4),
-    "block, block=8\n(block-local)": block_mask(L, 8),
-    "window + 2 global tokens\n(Longformer)": global_window_mask(L, 3, 2),
-    "window + global + random\n(BigBird)": bigbird_mask(L, 2, 2, 2),
+    "完整注意力（full，O(n^2)）": torch.ones(L, L, dtype=torch.bool),
+    "因果完整注意力（causal，GPT）": causal_mask(L, L),
+    "滑动窗口（sliding window），w=3\n（Longformer）": sliding_window_mask(L, 3),
+    "跨步（strided），stride=4\n（Sparse Transformer）": strided_mask(L, 4),
+    "分块（block），block=8\n（块内局部）": block_mask(L, 8),
+    "窗口 + 2 个全局 token\n（Longformer）": global_window_mask(L, 3, 2),
+    "窗口 + 全局 + 随机\n（BigBird）": bigbird_mask(L, 2, 2, 2),
 }
 fig, axes = plt.subplots(1, len(patterns), figsize=(2.3 * len(patterns), 3.5))
 for ax, (name, m) in zip(axes, patterns.items()):
     ax.imshow(~m, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(f"{name}\n{m.float().mean():.0%} of pairs", fontsize=8)
+    ax.set_title(f"{name}\n占全部位置对的 {m.float().mean():.0%}", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-axes[0].set_ylabel("query i")
-axes[0].set_xlabel("key j")
+axes[0].set_ylabel("查询（query）i")
+axes[0].set_xlabel("键（key）j")
 fig.tight_layout()
 plt.show()
 
@@ -114,7 +114,7 @@ table = [
     ("BigBird w=4, 1 global, 2 random", bigbird_mask(L, 4, 1, 2), full),
 ]
 print(f"L = {L}\n")
-_tbl = ["| pattern | density (nnz / L²) | scores per query | layers: 0 → L−1 | layers: all pairs |"]
+_tbl = ["| 稀疏模式（pattern） | 密度（nnz / L²） | 每个查询的分数个数 | 层数：0 → L−1 | 层数：所有位置对 |"]
 results = {}
 for name, m, target in table:
     first_last = torch.zeros(L, L, dtype=torch.bool)
@@ -122,15 +122,15 @@ for name, m, target in table:
     a = layers_needed(m, first_last)
     b = layers_needed(m, target)
     results[name] = (a, b)
-    fmt = lambda x: "never" if x is None else str(x)  # noqa: E731
+    fmt = lambda x: "永不连通" if x is None else str(x)  # noqa: E731
     _tbl.append(f"| {name} | {m.float().mean():.1%} | {m.sum(1).float().mean():.1f} | {fmt(a)} | {fmt(b)} |")
 print_table(_tbl)
 assert results["full"] == (1, 1)
 assert results["strided stride=16 (causal)"][1] == 2  # Sparse Transformer: any pair within two layers
 assert results["block-local block=16"][0] is None  # blocks alone never talk to each other
 assert results["window w=8 + 1 global"][1] == 2  # through the global token
-print("\nStrided attention connects every pair in 2 layers; a plain window needs ~L/w layers; "
-      "one global token brings it back to 2; isolated blocks never connect.")
+print("\n跨步注意力（strided）2 层即可连通所有位置对；单纯的滑动窗口需要约 L/w 层；"
+      "加 1 个全局 token 又回到 2 层；互相隔离的分块永远无法连通。")
 
 # %% [markdown]
 # ## 3. 稀疏注意力 = 带掩码的完整注意力
@@ -192,23 +192,23 @@ for (name, t), marker in zip(times.items(), ["o", "s", "^"]):
     st = np.polyfit(np.log(LENGTHS), np.log(t), 1)[0]
     sm = np.polyfit(np.log(LENGTHS), np.log(mems[name]), 1)[0]
     slopes[name] = (st, sm)
-    ax1.loglog(LENGTHS, np.array(t) * 1e3, marker + "-", lw=2, label=f"{name}: slope {st:.2f}")
-    ax2.loglog(LENGTHS, np.array(mems[name]) / 2**20, marker + "-", lw=2, label=f"{name}: slope {sm:.2f}")
-for ax, ylabel, title in [(ax1, "CPU time per call (ms)", "Time vs sequence length"),
-                          (ax2, "peak tensor memory (MiB)", "Memory vs sequence length")]:
+    ax1.loglog(LENGTHS, np.array(t) * 1e3, marker + "-", lw=2, label=f"{name}：斜率（slope） {st:.2f}")
+    ax2.loglog(LENGTHS, np.array(mems[name]) / 2**20, marker + "-", lw=2, label=f"{name}：斜率（slope） {sm:.2f}")
+for ax, ylabel, title in [(ax1, "每次调用的 CPU 时间（ms）", "时间 vs 序列长度"),
+                          (ax2, "张量峰值内存（MiB）", "内存 vs 序列长度")]:
     ax.set_xticks(LENGTHS, [str(n) for n in LENGTHS])
     ax.minorticks_off()
-    ax.set_xlabel("sequence length n (tokens)")
+    ax.set_xlabel("序列长度 n（token 数）")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
-fig.text(0.01, 0.01, f"Measured at build time on: {machine()}. B=1, {H} heads, d_k={DK}, float32.",
+fig.text(0.01, 0.01, f"构建时测量于：{machine()}。B=1，{H} 个头（head），d_k={DK}，float32。",
          fontsize=7, color="dimgray")
 fig.tight_layout(rect=(0, 0.03, 1, 1))
 plt.show()
 
-print(f"Measured on {machine()}.\n")
-_tbl = ["| method | " + " | ".join(f"n={n}" for n in LENGTHS) + " | time slope | memory slope |"]
+print(f"测量环境：{machine()}。\n")
+_tbl = ["| 方法（method） | " + " | ".join(f"n={n}" for n in LENGTHS) + " | 时间斜率 | 内存斜率 |"]
 for name in methods:
     cells = " | ".join(f"{t * 1e3:.2f} ms / {m / 2**20:.1f} MiB" for t, m in zip(times[name], mems[name]))
     _tbl.append(f"| {name} | {cells} | {slopes[name][0]:.2f} | {slopes[name][1]:.2f} |")
@@ -248,15 +248,15 @@ for orthogonal, color in [(True, "tab:blue"), (False, "tab:orange")]:
     mean = np.array([e[0] for e in errors[orthogonal]])
     std = np.array([e[1] for e in errors[orthogonal]])
     slope = np.polyfit(np.log(FEATURES), np.log(mean), 1)[0]
-    label = "orthogonal random features (FAVOR+)" if orthogonal else "i.i.d. Gaussian features"
-    ax.errorbar(FEATURES, mean, yerr=std, fmt="o-", color=color, capsize=3, label=f"{label}: slope {slope:.2f}")
+    label = "正交随机特征（orthogonal，FAVOR+）" if orthogonal else "独立高斯特征（i.i.d. Gaussian）"
+    ax.errorbar(FEATURES, mean, yerr=std, fmt="o-", color=color, capsize=3, label=f"{label}：斜率（slope） {slope:.2f}")
 ref = errors[False][0][0] * (np.array(FEATURES) / FEATURES[0]) ** -0.5
-ax.loglog(FEATURES, ref, "k--", lw=1, label="reference m^(-1/2)")
+ax.loglog(FEATURES, ref, "k--", lw=1, label="参考线 m^(-1/2)")
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel("number of random features m")
-ax.set_ylabel("relative error vs exact softmax attention")
-ax.set_title(f"Performer approximation error (L={L}, d_k={DK}, mean +/- std over {SEEDS} draws)", fontsize=10)
+ax.set_xlabel("随机特征数 m（random features）")
+ax.set_ylabel("相对精确 softmax 注意力的相对误差")
+ax.set_title(f"Performer 近似误差（L={L}，d_k={DK}，{SEEDS} 次抽样的均值 ± 标准差）", fontsize=10)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()

@@ -43,8 +43,8 @@ xs = torch.linspace(-4, 4, 401, requires_grad=True)
 curves = {
     "ReLU (2017)": ACTIVATIONS["relu"],
     "GELU (BERT, erf)": ACTIVATIONS["gelu"],
-    "GELU tanh approx (GPT-2)": ACTIVATIONS["gelu_tanh"],
-    "Swish / SiLU (gate of SwiGLU)": F.silu,
+    "GELU tanh 近似（GPT-2）": ACTIVATIONS["gelu_tanh"],
+    "Swish / SiLU（SwiGLU 的门控）": F.silu,
 }
 fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
 for (name, fn), style in zip(curves.items(), ["-", "-", ":", "--"]):
@@ -52,8 +52,8 @@ for (name, fn), style in zip(curves.items(), ["-", "-", ":", "--"]):
     (grad,) = torch.autograd.grad(y.sum(), xs)
     axes[0].plot(xs.detach().numpy(), y.detach().numpy(), style, lw=2, label=name)
     axes[1].plot(xs.detach().numpy(), grad.numpy(), style, lw=2, label=name)
-axes[0].set_title("Activation f(x)")
-axes[1].set_title("Derivative f'(x): ReLU passes no gradient for x < 0")
+axes[0].set_title("激活函数（activation）f(x)")
+axes[1].set_title("导数 f'(x)：x < 0 时 ReLU 不传梯度（gradient）")
 for ax in axes[:2]:
     ax.axhline(0, color="gray", lw=0.5)
     ax.axvline(0, color="gray", lw=0.5)
@@ -72,9 +72,9 @@ with torch.no_grad():
     a, b = torch.meshgrid(grid, grid, indexing="xy")
     gated = unit(torch.stack([a, b], dim=-1))[..., 0]
 im = axes[2].imshow(gated.numpy(), origin="lower", extent=(-4, 4, -4, 4), cmap="RdBu_r", vmin=-16, vmax=16)
-axes[2].set_xlabel("gate input a  (x W)")
-axes[2].set_ylabel("value input b  (x V)")
-axes[2].set_title("SwiGLU unit: SiLU(a) * b")
+axes[2].set_xlabel("门控输入（gate）a  (x W)")
+axes[2].set_ylabel("值输入（value）b  (x V)")
+axes[2].set_title("SwiGLU 单元：SiLU(a) * b")
 fig.colorbar(im, ax=axes[2])
 plt.show()
 assert torch.allclose(gated, F.silu(a) * b, atol=1e-5), "SwiGLU computes w2(silu(w1 x) * w3 x)"
@@ -112,8 +112,8 @@ def human(n: float) -> str:
 
 
 rows = []
-print("columns: total params | embeddings | attention | FFN | FFN/attention | FFN share of non-embedding params")
-print(f"{'model':<17}{'total':>9}{'embed':>9}{'attn':>9}{'FFN':>9}{'FFN/attn':>10}{'FFN share':>11}")
+print("列：总参数量 | 嵌入（embeddings） | 注意力（attention） | FFN | FFN/注意力 | FFN 占非嵌入参数的比例")
+print(f"{'模型':<17}{'总量':>9}{'嵌入':>9}{'注意力':>9}{'FFN':>9}{'FFN/注意力':>10}{'FFN 占比':>11}")
 for name, cfg in PRESETS.items():
     pc = count_parameters(name)
     c = pc.by_component
@@ -145,11 +145,11 @@ parts = ["embeddings", "attention", "ffn", "norms", "head", "other"]
 left = torch.zeros(len(rows))
 for part, color in zip(parts, ["#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#8c564b"]):
     frac = torch.tensor([r[2].by_component[part] / r[2].total for r in rows])
-    ax.barh(names, frac.numpy(), left=left.numpy(), color=color, label=part)
+    ax.barh(names, frac.numpy(), left=left.numpy(), color=color, label={"embeddings": "嵌入（embeddings）", "attention": "注意力（attention）", "ffn": "前馈（FFN）", "norms": "归一化（norms）", "head": "输出头（head）", "other": "其他（other）"}[part])
     left += frac
 ax.invert_yaxis()
-ax.set_xlabel("share of all parameters")
-ax.set_title("Where the parameters are (counted from transformer_core presets on the meta device)")
+ax.set_xlabel("占全部参数的比例")
+ax.set_title("参数都在哪里（在 meta device 上按 transformer_core 预设统计）")
 ax.legend(ncol=6, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.08))
 ax.set_xlim(0, 1)
 plt.show()

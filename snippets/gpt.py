@@ -46,10 +46,10 @@ cfg = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=25
 model, tok, history = train_char_lm(text, cfg, steps=250, batch=16, block=48, lr=4e-3, seed=0, log_every=10,
                                     device="cpu")
 n_params = sum(p.numel() for p in model.parameters())
-print(f"corpus: {len(text):,} characters, vocabulary {tok.vocab_size:,} characters")
-print(f"model: {n_params:,} parameters; loss {history[0]['loss']:.2f} -> {history[-1]['loss']:.2f} (train), "
-      f"{history[-1]['val_loss']:.2f} (validation)")
-print(f"a uniform guess over the vocabulary would score ln({tok.vocab_size}) = {torch.log(torch.tensor(float(tok.vocab_size))):.2f}")
+print(f"语料（corpus）：{len(text):,} 个字符，词表（vocabulary）{tok.vocab_size:,} 个字符")
+print(f"模型：{n_params:,} 个参数；损失（loss）{history[0]['loss']:.2f} -> {history[-1]['loss']:.2f}（训练集），"
+      f"{history[-1]['val_loss']:.2f}（验证集）")
+print(f"在词表上均匀乱猜的损失是 ln({tok.vocab_size}) = {torch.log(torch.tensor(float(tok.vocab_size))):.2f}")
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot([h["step"] for h in history], [h["loss"] for h in history], label="训练集")
@@ -113,13 +113,13 @@ for n in lengths:
     assert torch.equal(out_full, out_cache), "KV cache changed the generated tokens"
     rows.append((n, t_full, t_cache))
 
-machine = (f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
-           f"{torch.get_num_threads()} torch threads, device {device.type}, torch {torch.__version__}")
-print(f"measured at build time on: {machine}")
+machine = (f"{platform.machine()} {platform.processor() or ''}".strip() + f"，{os.cpu_count()} 个 CPU，"
+           f"{torch.get_num_threads()} 个 torch 线程，设备 {device.type}，torch {torch.__version__}")
+print(f"构建时测量于：{machine}")
 print(f"{'生成 token 数':>10} {'无缓存（秒）':>10} {'KV 缓存（秒）':>10} {'加速比':>7}")
 for n, a, b in rows:
     print(f"{n:>10} {a:>13.3f} {b:>13.3f} {a / b:>8.1f}x")
-print("generated tokens identical with and without the cache: yes")
+print("有无缓存生成的 token 完全相同：是")
 
 fig, ax = plt.subplots(figsize=(7, 3.4))
 ax.plot(lengths, [r[1] for r in rows], "o-", label="无缓存：每一步重算整段序列")
@@ -138,7 +138,7 @@ plt.show()
 # %% param_counts
 names = ["gpt-1", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt-3"]
 counts = {n: count_parameters(n) for n in names}
-print(f"{'model':<12}{'layers':>7}{'d_model':>8}{'computed':>18}{'published':>18}{'diff':>8}{'embeddings share':>18}")
+print(f"{'模型':<12}{'层数':>7}{'d_model':>8}{'代码数出':>18}{'论文公布':>18}{'差异':>8}{'嵌入占比':>18}")
 for n in names:
     c, total = PRESETS[n], counts[n].total
     share = counts[n].by_component["embeddings"] / total

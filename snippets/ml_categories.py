@@ -67,9 +67,9 @@ for step in range(300):
 with torch.no_grad():
     train_acc = (classifier(Xt).argmax(-1) == yt).float().mean().item()
     test_acc = (classifier(torch.from_numpy(X_test)).argmax(-1).numpy() == y_test).mean()
-print(f"training points: {len(y_train)}, test points: {len(y_test)}, parameters: {sum(p.numel() for p in classifier.parameters())}")
-print(f"cross-entropy loss: {sup_losses[0]:.3f} -> {sup_losses[-1]:.3f}")
-print(f"accuracy  train: {train_acc:.1%}   test (unseen): {test_acc:.1%}")
+print(f"训练点：{len(y_train)}，测试点：{len(y_test)}，参数：{sum(p.numel() for p in classifier.parameters())}")
+print(f"交叉熵损失（cross-entropy loss）：{sup_losses[0]:.3f} -> {sup_losses[-1]:.3f}")
+print(f"准确率  训练集：{train_acc:.1%}   测试集（未见过）：{test_acc:.1%}")
 assert test_acc > 0.9, "a small MLP separates the two moons"
 
 gx, gy = np.meshgrid(np.linspace(-1.5, 2.5, 200), np.linspace(-1.0, 1.5, 160))
@@ -80,9 +80,9 @@ fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax.contourf(gx, gy, prob, levels=20, cmap="RdBu_r", alpha=0.35)
 ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=1)
 ax.scatter(*X_test.T, c=y_test, cmap="bwr", s=8, edgecolors="none")
-ax.set(title=f"Supervised: decision boundary (test acc {test_acc:.0%})", xlabel="x1", ylabel="x2")
+ax.set(title=f"监督学习（supervised）：决策边界（测试准确率 {test_acc:.0%}）", xlabel="x1", ylabel="x2")
 ax2.plot(sup_losses)
-ax2.set(title="Training loss (cross-entropy)", xlabel="step", ylabel="loss")
+ax2.set(title="训练损失（交叉熵 cross-entropy）", xlabel="步数（step）", ylabel="损失（loss）")
 fig.tight_layout()
 plt.show()
 
@@ -108,19 +108,19 @@ def kmeans(X: np.ndarray, k: int, iters: int, rng: np.random.Generator) -> tuple
 assign, mu, J = kmeans(X, 3, 10, rng)
 # The labels were never shown to k-means; compare only after the fact, under the best matching of names.
 agreement = max((np.array(perm)[assign] == true_group).mean() for perm in itertools.permutations(range(3)))
-print(f"points: {len(X)} (no labels given), k = 3")
-print("objective J per iteration: " + ", ".join(f"{j:.0f}" for j in J))
-print(f"agreement with the hidden true groups (best matching): {agreement:.1%}")
+print(f"数据点：{len(X)} 个（不给标签），k = 3")
+print("每轮迭代的目标函数 J：" + ", ".join(f"{j:.0f}" for j in J))
+print(f"与隐藏的真实分组的一致率（取最佳对应）：{agreement:.1%}")
 assert all(a >= b - 1e-9 for a, b in zip(J, J[1:])), "k-means never increases its objective"
 assert agreement > 0.9
 
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax.scatter(*X.T, c=assign, cmap="viridis", s=8)
-ax.scatter(*mu.T, c="red", marker="x", s=120, linewidths=3, label="centroids")
-ax.set(title="Unsupervised: k-means finds 3 groups", xlabel="x1", ylabel="x2")
+ax.scatter(*mu.T, c="red", marker="x", s=120, linewidths=3, label="簇中心（centroids）")
+ax.set(title="无监督学习（unsupervised）：k-means 找到 3 组", xlabel="x1", ylabel="x2")
 ax.legend()
 ax2.plot(range(1, len(J) + 1), J, marker="o")
-ax2.set(title="Objective J (within-cluster squared distance)", xlabel="iteration", ylabel="J")
+ax2.set(title="目标函数 J（簇内平方距离）", xlabel="迭代轮次（iteration）", ylabel="J")
 fig.tight_layout()
 plt.show()
 
@@ -166,25 +166,25 @@ for _ in range(20):
     reward += r
     if done:
         break
-print(f"episodes: {len(returns)}, alpha={alpha}, gamma={gamma}, epsilon={epsilon}")
-print(f"average return, first 50 episodes: {np.mean(returns[:50]):+.2f}   last 50: {np.mean(returns[-50:]):+.2f}")
-print("learned greedy policy (S start, G goal, X pit):")
+print(f"回合数（episodes）：{len(returns)}，alpha={alpha}，gamma={gamma}，epsilon={epsilon}")
+print(f"平均回报（return），前 50 回合：{np.mean(returns[:50]):+.2f}   后 50 回合：{np.mean(returns[-50:]):+.2f}")
+print("学到的贪心策略（greedy policy）（S 起点，G 终点，X 陷阱）：")
 for r in range(SIZE):
     row = []
     for c in range(SIZE):
         cell = (r, c)
         row.append("G" if cell == GOAL else "X" if cell in PITS else ("S" if cell == START else "") + ARROWS[int(Q[cell].argmax())])
     print("  " + " ".join(f"{x:>2}" for x in row))
-print(f"greedy path: {' -> '.join(map(str, path))}  ({len(path) - 1} steps, return {reward:+.2f})")
+print(f"贪心路径：{' -> '.join(map(str, path))}（{len(path) - 1} 步，回报 {reward:+.2f}）")
 assert path[-1] == GOAL and not PITS & set(path), "the learned policy reaches the goal without falling into a pit"
 assert len(path) - 1 == 8, "and takes a shortest path (8 moves on a 5x5 grid)"
 
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 window = 20
 smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
-ax.plot(returns, alpha=0.3, label="episode return")
-ax.plot(range(window - 1, len(returns)), smooth, label=f"moving average ({window})")
-ax.set(title="Reinforcement learning: return per episode", xlabel="episode", ylabel="return")
+ax.plot(returns, alpha=0.3, label="每回合回报（episode return）")
+ax.plot(range(window - 1, len(returns)), smooth, label=f"滑动平均（{window}）")
+ax.set(title="强化学习（reinforcement learning）：每回合回报", xlabel="回合（episode）", ylabel="回报（return）")
 ax.legend()
 V = Q.max(-1)
 im = ax2.imshow(V, cmap="viridis")
@@ -192,7 +192,7 @@ for (r, c) in PITS:
     ax2.text(c, r, "X", ha="center", va="center", color="red", fontsize=14, weight="bold")
 ax2.text(GOAL[1], GOAL[0], "G", ha="center", va="center", color="white", fontsize=14, weight="bold")
 ax2.plot([p[1] for p in path], [p[0] for p in path], color="white", lw=2)
-ax2.set(title="max_a Q(s, a) and the greedy path", xticks=range(SIZE), yticks=range(SIZE))
+ax2.set(title="max_a Q(s, a) 与贪心路径", xticks=range(SIZE), yticks=range(SIZE))
 fig.colorbar(im, ax=ax2)
 fig.tight_layout()
 plt.show()

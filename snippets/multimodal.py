@@ -81,14 +81,14 @@ for i in range(n_patches):
     r, c = divmod(i, IMG // PATCH)
     ax.text(c * PATCH + 2, r * PATCH + 5, str(i), color="black", fontsize=9,
             bbox=dict(facecolor="white", alpha=0.7, pad=1, lw=0))
-ax.set_title(f"{IMG}x{IMG} image, {PATCH}x{PATCH} patches")
+ax.set_title(f"{IMG}x{IMG} 的图像，切成 {PATCH}x{PATCH} 的图块（patch）")
 ax.axis("off")
 for i in range(n_patches):
     a = fig.add_axes([0.34 + (i % 8) * 0.082, 0.52 - (i // 8) * 0.44, 0.075, 0.36])
     a.imshow(unpatchify(patches[:, i : i + 1], PATCH, 3, PATCH, PATCH)[0].permute(1, 2, 0).numpy())
-    a.set_title(f"token {i + 1}", fontsize=8)
+    a.set_title(f"第 {i + 1} 个 token", fontsize=8)
     a.axis("off")
-fig.text(0.66, 0.96, f"the same image as a sequence of {n_patches} tokens (+ [CLS] = {n_patches + 1})",
+fig.text(0.66, 0.96, f"同一张图像，看作 {n_patches} 个 token 组成的序列（+ [CLS] = {n_patches + 1}）",
          ha="center", fontsize=11)
 plt.show()
 
@@ -110,19 +110,19 @@ with torch.no_grad():
     x_pos = x_seq + sinusoidal_table(n_patches + 1, D)[None]
     x_out = encoder(x_pos)
 rows = [
-    ("image", tuple(img.shape), "batch, channels, height, width"),
-    ("patchify", tuple(patches.shape), f"{n_patches} patches of {PATCH}*{PATCH}*3 = {PATCH * PATCH * 3} numbers"),
-    ("linear projection E", tuple(x_patch.shape), f"each patch -> a {D}-d token embedding"),
-    ("prepend [CLS]", tuple(x_seq.shape), "one extra token that will summarise the image"),
-    ("+ position encoding", tuple(x_pos.shape), "sinusoidal table, same shape"),
-    ("EncoderLayer", tuple(x_out.shape), "self-attention over 17 tokens + FFN"),
+    ("image", tuple(img.shape), "批次（batch）、通道、高、宽"),
+    ("patchify", tuple(patches.shape), f"{n_patches} 个图块，每块 {PATCH}*{PATCH}*3 = {PATCH * PATCH * 3} 个数"),
+    ("linear projection E", tuple(x_patch.shape), f"每个图块 -> 一个 {D} 维的 token 嵌入（embedding）"),
+    ("prepend [CLS]", tuple(x_seq.shape), "多加一个 token，用来汇总整张图像"),
+    ("+ position encoding", tuple(x_pos.shape), "正弦位置编码表，形状不变"),
+    ("EncoderLayer", tuple(x_out.shape), "在 17 个 token 上做自注意力（self-attention）+ FFN"),
 ]
-print(f"{'step':<22}{'shape':<18}meaning")
+print(f"{'步骤（step）':<22}{'形状（shape）':<18}含义")
 for name, shape, meaning in rows:
     print(f"{name:<22}{str(shape):<18}{meaning}")
 assert x_out.shape == (1, n_patches + 1, D)
 
-print(f"\n{'image size':>10} | {'patch':>5} | {'tokens N':>8} | {'attention matrix N^2':>20} | vs 224px/16")
+print(f"\n{'图像尺寸':>10} | {'图块':>5} | {'token 数 N':>8} | {'注意力矩阵 N^2':>20} | 相对 224px/16")
 base = (224 // 16) ** 2
 for size, p in [(224, 32), (224, 16), (224, 14), (336, 14), (448, 16), (1024, 16)]:
     n = (size // p) ** 2
@@ -228,19 +228,19 @@ for step in range(STEPS):
     accs.append((logits.argmax(1) == labels).float().mean().item())
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot(losses, color="tab:blue", lw=1, label="contrastive loss (InfoNCE)")
-ax.axhline(math.log(len(TRAIN_PAIRS)), color="gray", ls="--", lw=1, label=f"chance level ln({len(TRAIN_PAIRS)})")
-ax.set_xlabel("training step")
-ax.set_ylabel("loss")
+ax.plot(losses, color="tab:blue", lw=1, label="对比损失（contrastive loss，InfoNCE）")
+ax.axhline(math.log(len(TRAIN_PAIRS)), color="gray", ls="--", lw=1, label=f"随机水平（chance）ln({len(TRAIN_PAIRS)})")
+ax.set_xlabel("训练步数（step）")
+ax.set_ylabel("损失（loss）")
 ax2 = ax.twinx()
-ax2.plot(np.convolve(accs, np.ones(20) / 20, mode="valid"), color="tab:orange", lw=1.5, label="batch accuracy (20-step avg)")
-ax2.set_ylabel("image -> caption accuracy")
+ax2.plot(np.convolve(accs, np.ones(20) / 20, mode="valid"), color="tab:orange", lw=1.5, label="批内准确率（20 步平均）")
+ax2.set_ylabel("图像 -> 描述（caption）准确率")
 ax2.set_ylim(0, 1.05)
 fig.legend(loc="center right", fontsize=8, bbox_to_anchor=(0.88, 0.55))
-ax.set_title("Mini-CLIP training on generated image-caption pairs")
+ax.set_title("Mini-CLIP 在生成的图像-描述对上的训练")
 fig.tight_layout()
 plt.show()
-print(f"loss: first step {losses[0]:.3f} (chance ln 8 = {math.log(8):.3f}), last 20 steps mean {np.mean(losses[-20:]):.3f}")
+print(f"损失（loss）：第一步 {losses[0]:.3f}（随机水平 ln 8 = {math.log(8):.3f}），最后 20 步平均 {np.mean(losses[-20:]):.3f}")
 assert np.mean(losses[-20:]) < 0.5 * losses[0]
 
 # %% [markdown]
@@ -267,11 +267,11 @@ fig = plt.figure(figsize=(11, 5))
 ax = fig.add_axes([0.2, 0.12, 0.45, 0.78])
 im = ax.imshow(sim, cmap="viridis", vmin=-1, vmax=1)
 ax.set_xticks(range(9), labels, rotation=45, ha="right", fontsize=8)
-ax.set_yticks(range(9), [f"image: {x}" + (" (held out)" if PAIRS[i] == HELD_OUT else "") for i, x in enumerate(labels)], fontsize=8)
+ax.set_yticks(range(9), [f"图像：{x}" + ("（训练未见）" if PAIRS[i] == HELD_OUT else "") for i, x in enumerate(labels)], fontsize=8)
 for i in range(9):
     for j in range(9):
         ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=6.5, color="white" if sim[i, j] < 0.3 else "black")
-ax.set_title("cosine similarity: new images (rows) x captions (columns)", fontsize=10)
+ax.set_title("余弦相似度（cosine similarity）：新图像（行）× 描述（列）", fontsize=10)
 fig.colorbar(im, ax=ax, fraction=0.046)
 test_imgs = images_for(PAIRS, np.random.default_rng(12345))
 for i in range(9):
@@ -281,14 +281,14 @@ for i in range(9):
     a.axis("off")
 plt.show()
 
-print(f"zero-shot accuracy on {n_eval} fresh images per pair (chance = 1/9 = {1 / 9:.2f}):")
+print(f"零样本（zero-shot）准确率，每个组合 {n_eval} 张新图（随机水平 = 1/9 = {1 / 9:.2f}）：")
 for pair in PAIRS:
-    tag = "  <- never seen in training" if pair == HELD_OUT else ""
+    tag = "  <- 训练中从未见过" if pair == HELD_OUT else ""
     print(f"  {pair[0]:>5} {pair[1]:<8} {acc[pair]:.2f}{tag}")
 seen = np.mean([acc[p] for p in TRAIN_PAIRS])
-print(f"mean over the 8 trained pairs: {seen:.2f}; held-out pair: {acc[HELD_OUT]:.2f}")
+print(f"8 个训练过的组合平均：{seen:.2f}；留出的组合：{acc[HELD_OUT]:.2f}")
 diag = np.mean([sim[i, i] for i, p in enumerate(PAIRS) if p != HELD_OUT])
 off = np.mean([sim[i, j] for i, p in enumerate(PAIRS) if p != HELD_OUT for j in range(9) if j != i])
-print(f"mean similarity of matching pairs {diag:.2f} vs non-matching {off:.2f}")
+print(f"匹配对的平均相似度 {diag:.2f}，不匹配对 {off:.2f}")
 assert seen > 3 / 9  # the trained pairs are matched far above chance (1/9)
 assert diag > off + 0.2

@@ -140,10 +140,10 @@ for i, s in enumerate(STEPS):
                 problems.append(f"{s['path'].stem}: prerequisite [[{link}]] is not on the path")
             elif position[p] >= i:
                 problems.append(f"{s['path'].stem}: prerequisite [[{link}]] comes later (step {position[p] + 1})")
-print(f"checked {len(STEPS)} steps and {n_prereqs} prerequisite links across {len(LEVELS)} levels")
+print(f"已检查 {len(LEVELS)} 个级别中的 {len(STEPS)} 步和 {n_prereqs} 条先修关系")
 for p in problems:
-    print("  problem:", p)
-print("learning path is consistent" if not problems else f"{len(problems)} problem(s)")
+    print("  问题：", p)
+print("学习路径前后一致" if not problems else f"{len(problems)} 个问题")
 assert not problems
 
 # %% [markdown]

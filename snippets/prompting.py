@@ -38,7 +38,7 @@ def label(ch: str) -> str:
     if ch == "\n":
         return "\\n"
     if ch == " ":
-        return "space"
+        return "空格"
     return ch if CJK is not None or ch.isascii() else f"U+{ord(ch):04X}"
 
 
@@ -46,8 +46,8 @@ def label(ch: str) -> str:
 cfg = TransformerConfig(vocab_size=1, d_model=64, n_heads=4, n_layers=2, d_ff=256, max_len=128,
                         positional="learned", activation="gelu", norm_first=True)
 model, tok, history = train_char_lm(load_corpus(), cfg, steps=300, batch=16, block=48, lr=4e-3, seed=0)
-print(f"tiny char-level GPT: {sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {tok.vocab_size} characters")
-print(f"trained 300 steps: validation loss {history[-1]['val_loss']:.2f} (perplexity {math.exp(history[-1]['val_loss']):.1f})")
+print(f"迷你字符级 GPT（char-level）：{sum(p.numel() for p in model.parameters()):,} 个参数，词表 {tok.vocab_size} 个字符")
+print(f"训练 300 步：验证集损失 {history[-1]['val_loss']:.2f}（困惑度 perplexity {math.exp(history[-1]['val_loss']):.1f}）")
 
 # %% next_token
 PROMPT = "注意力机制让每个"
@@ -57,7 +57,7 @@ with torch.no_grad():
 probs = logits.softmax(-1)
 top = torch.topk(probs, 10)
 print(f"提示（prompt）: {PROMPT!r}  ->  下一个字的概率（T = 1，前 10 名）")
-print(f"{'rank':>4}  {'char':<6}{'logit':>8}{'prob':>9}")
+print(f"{'名次':>4}  {'字符':<6}{'logit':>8}{'概率':>9}")
 for r, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
     print(f"{r:>4}  {tok.decode([i])!r:<6}{logits[i].item():>8.2f}{p:>9.1%}")
 print(f"前 10 名合计 {top.values.sum().item():.1%}，其余 {tok.vocab_size - 10} 个字合计 {1 - top.values.sum().item():.1%}")
@@ -73,13 +73,13 @@ for j, T in enumerate(TEMPS):
     ax.bar(x + (j - 1) * 0.27, pT[order].numpy(), width=0.27, label=f"T = {T}")
 ax.set_xticks(x)
 ax.set_xticklabels([label(tok.decode([i])) for i in order.tolist()], fontproperties=CJK, fontsize=12)
-ax.set(title=f"Next-character probabilities at three temperatures (top {K_SHOW} by logit)", xlabel="candidate next character", ylabel="probability")
+ax.set(title=f"三种温度（temperature）下的下一个字概率（按 logit 取前 {K_SHOW} 名）", xlabel="候选的下一个字", ylabel="概率（probability）")
 ax.legend()
 fig.tight_layout()
 plt.show()
 for T in TEMPS:
     pT = (logits / T).softmax(-1)
-    print(f"T = {T}: top-1 probability {pT.max().item():.1%}, top-{K_SHOW} mass {pT[order].sum().item():.1%}")
+    print(f"T = {T}：第 1 名概率 {pT.max().item():.1%}，前 {K_SHOW} 名合计 {pT[order].sum().item():.1%}")
 
 # %% entropy
 temps = np.round(np.linspace(0.1, 3.0, 30), 2)
@@ -90,14 +90,14 @@ for T in temps:
 assert all(a < b for a, b in zip(entropy_bits, entropy_bits[1:])), "entropy rises with temperature"
 fig, ax = plt.subplots(figsize=(7, 3.4))
 ax.plot(temps, entropy_bits, marker="o", ms=3)
-ax.axhline(math.log2(tok.vocab_size), color="gray", ls="--", lw=1, label=f"uniform over {tok.vocab_size} chars")
-ax.set(title="Entropy of the next-character distribution vs temperature", xlabel="temperature T", ylabel="entropy (bits)")
+ax.axhline(math.log2(tok.vocab_size), color="gray", ls="--", lw=1, label=f"在 {tok.vocab_size} 个字符上均匀分布")
+ax.set(title="下一个字分布的熵（entropy）随温度的变化", xlabel="温度（temperature）T", ylabel="熵（比特 bits）")
 ax.legend()
 fig.tight_layout()
 plt.show()
 for T in [0.1, 0.5, 1.0, 2.0, 3.0]:
     h = entropy_bits[int(np.argmin(abs(temps - T)))]
-    print(f"T = {T:<4} entropy {h:5.2f} bits  ~ choosing among {2 ** h:6.1f} equally likely characters")
+    print(f"T = {T:<4} 熵 {h:5.2f} 比特  ~ 相当于在 {2 ** h:6.1f} 个等可能的字里挑")
 
 # %% top_k
 N_NEW = 40
@@ -126,6 +126,6 @@ renorm = top5.values / top5.values.sum()
 counts = torch.bincount(nxt, minlength=tok.vocab_size)
 assert counts.sum() == counts[top5.indices].sum(), "top-k never samples outside the k best"
 print(f"\ntop_k=5 时采样 {n} 次下一个字：")
-print(f"{'char':<6}{'p (T=1)':>9}{'p (top-5 renorm.)':>19}{'sampled freq.':>15}")
+print(f"{'字符':<6}{'p (T=1)':>9}{'p（top-5 重新归一化）':>19}{'采样频率':>15}")
 for i, p, q in zip(top5.indices.tolist(), top5.values.tolist(), renorm.tolist()):
     print(f"{tok.decode([i])!r:<6}{p:>9.1%}{q:>19.1%}{counts[i].item() / n:>15.1%}")

@@ -61,13 +61,13 @@ def crossover(d: float, d_ff: float, against: str, causal: bool) -> float:
 KB_VALUES = {}  # values the notes bind into prose: {{quadratic_cost.py:key}}
 d, d_ff = 768.0, 4 * 768.0
 cases = [
-    ("attention n^2 terms vs FFN", "ffn", False, 4),
-    ("attention n^2 terms vs FFN + projections", "all", False, 6),
-    ("causal (half) n^2 terms vs FFN", "ffn", True, 8),
-    ("causal (half) n^2 terms vs FFN + projections", "all", True, 12),
+    ("注意力 n^2 项 vs FFN", "ffn", False, 4),
+    ("注意力 n^2 项 vs FFN + 投影（projections）", "all", False, 6),
+    ("因果（causal，减半）n^2 项 vs FFN", "ffn", True, 8),
+    ("因果（causal，减半）n^2 项 vs FFN + 投影（projections）", "all", True, 12),
 ]
-print(f"d_ff = 4d. Crossover length n* where attention's quadratic FLOPs equal the linear FLOPs:\n")
-_tbl = [f"| comparison | equation | n* / d | n* for d = {int(d)} |"]
+print(f"d_ff = 4d。交叉长度（crossover）n*：注意力的二次 FLOPs 等于线性部分 FLOPs 时的序列长度：\n")
+_tbl = [f"| 比较（comparison） | 方程 | n* / d | d = {int(d)} 时的 n* |"]
 equations = {("ffn", False): "4n²d = 16nd²", ("all", False): "4n²d = 24nd²",
              ("ffn", True): "2n²d = 16nd²", ("all", True): "2n²d = 24nd²"}
 for label, against, causal, expected in cases:
@@ -75,7 +75,7 @@ for label, against, causal, expected in cases:
     _tbl.append(f"| {label} | {equations[(against, causal)]} | {n_star / d:.2f} | {n_star:,.0f} |")
     assert abs(n_star / d - expected) < 1e-6 * expected
 print_table(_tbl)
-print("\nWith a general d_ff: n* = d_ff (vs FFN) and n* = 2d + d_ff (vs FFN + projections), doubled when causal.")
+print("\n一般的 d_ff：n* = d_ff（对比 FFN），n* = 2d + d_ff（对比 FFN + 投影）；因果（causal）时翻倍。")
 assert abs(crossover(512, 1000, "ffn", False) - 1000) < 1e-3 and abs(crossover(512, 1000, "all", False) - 2024) < 1e-3
 # The d = 4096 example in the note: from 4d (vs FFN) to 12d (causal, vs the whole layer).
 KB_VALUES["crossover_4096_low"] = round(crossover(4096, 4 * 4096, "ffn", False))
@@ -90,24 +90,24 @@ KB_VALUES["crossover_4096_high"] = round(crossover(4096, 4 * 4096, "all", True))
 # %% flops_chart
 ns = np.logspace(5, 20, 200, base=2)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
-ax1.loglog(ns, flops_ffn(ns, d, d_ff), label="FFN  16 n d^2", lw=2)
-ax1.loglog(ns, flops_projections(ns, d), label="Q/K/V/O projections  8 n d^2", lw=2)
-ax1.loglog(ns, flops_attention_quadratic(ns, d), label="attention scores + weighted sum  4 n^2 d", lw=2)
+ax1.loglog(ns, flops_ffn(ns, d, d_ff), label="前馈层（FFN）  16 n d^2", lw=2)
+ax1.loglog(ns, flops_projections(ns, d), label="Q/K/V/O 投影（projections）  8 n d^2", lw=2)
+ax1.loglog(ns, flops_attention_quadratic(ns, d), label="注意力分数 + 加权求和  4 n^2 d", lw=2)
 for mult, style in [(4, ":"), (6, "--")]:
     ax1.axvline(mult * d, color="gray", ls=style, lw=1)
     ax1.text(mult * d * 1.05, 1e9, f"n = {mult}d = {int(mult * d)}", rotation=90, fontsize=8, color="gray")
-ax1.set_xlabel("sequence length n (tokens)")
-ax1.set_ylabel("FLOPs per layer (forward)")
-ax1.set_title(f"One layer, d = {int(d)}, d_ff = 4d")
+ax1.set_xlabel("序列长度 n（token 数）")
+ax1.set_ylabel("每层 FLOPs（前向）")
+ax1.set_title(f"一层，d = {int(d)}，d_ff = 4d")
 ax1.legend(fontsize=8)
 for width in [256, 768, 4096, 12288]:
     share = flops_attention_quadratic(ns, width) / (
         flops_attention_quadratic(ns, width) + flops_projections(ns, width) + flops_ffn(ns, width, 4 * width))
     ax2.semilogx(ns, share, lw=2, label=f"d = {width}")
 ax2.axhline(0.5, color="gray", ls="--", lw=1)
-ax2.set_xlabel("sequence length n (tokens)")
-ax2.set_ylabel("share of layer FLOPs in attention n^2 terms")
-ax2.set_title("When does attention dominate? (non-causal)")
+ax2.set_xlabel("序列长度 n（token 数）")
+ax2.set_ylabel("注意力 n^2 项占一层 FLOPs 的比例")
+ax2.set_title("注意力何时占主导？（非因果）")
 ax2.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -118,7 +118,7 @@ plt.show()
 # 宽度与上下文长度取自 `transformer_core.configs.PRESETS`（论文配置）。
 
 # %% real_models
-_tbl = ["| model | d_model | d_ff | context n | crossover vs FFN (d_ff) | vs whole layer (2d + d_ff) | causal, whole layer | attention n² share at its context |"]
+_tbl = ["| 模型 | d_model | d_ff | 上下文长度 n | 交叉长度 vs FFN（d_ff） | vs 整层（2d + d_ff） | 因果，整层 | 在自身上下文长度上注意力 n² 占比 |"]
 for name in ["transformer-base", "bert-base", "gpt2-small", "gpt2-xl", "gpt-3"]:
     cfg = PRESETS[name]
     causal = cfg.arch == "decoder"
@@ -131,7 +131,7 @@ for name in ["transformer-base", "bert-base", "gpt2-small", "gpt2-xl", "gpt-3"]:
     _tbl.append(f"| {name} | {cfg.d_model} | {cfg.d_ff} | {n} | {c_ffn:,.0f} | {c_all:,.0f} | {c_causal:,.0f} | {share:.1%} |")
     assert share < 0.5  # every classic preset runs below its crossover at its own context length
 print_table(_tbl)
-print("\n(For decoder-only models the share uses the causal count 2n²d.) Context lengths are the published maxima.")
+print("\n（仅解码器模型的占比按因果计数 2n²d 计算。）上下文长度取论文公布的最大值。")
 
 # %% [markdown]
 # ## 本机实测：时间
@@ -159,29 +159,29 @@ if len(above) and above[0] > 0:  # interpolate the crossing on log-log axes
     i = above[0]
     f = np.log(ratio[i - 1]) / (np.log(ratio[i - 1]) - np.log(ratio[i]))
     measured_cross = float(np.exp(np.log(LENGTHS[i - 1]) + f * (np.log(LENGTHS[i]) - np.log(LENGTHS[i - 1]))))
-    cross_text = f"measured crossover ~ {measured_cross:,.0f} tokens"
+    cross_text = f"实测交叉长度 ≈ {measured_cross:,.0f} 个 token"
 elif len(above):
-    cross_text = f"attention already slower at n = {LENGTHS[0]}"
+    cross_text = f"n = {LENGTHS[0]} 时注意力已经更慢"
 else:
-    cross_text = f"no crossover below n = {LENGTHS[-1]}"
+    cross_text = f"n = {LENGTHS[-1]} 以内没有交叉"
 
 fig, ax = plt.subplots(figsize=(7.5, 4.4))
-ax.loglog(LENGTHS, t_attn * 1e3, "o-", lw=2, label=f"attention core (fitted slope {slope_attn:.2f})")
-ax.loglog(LENGTHS, t_ffn * 1e3, "s-", lw=2, label=f"FFN d -> 4d -> d (fitted slope {slope_ffn:.2f})")
+ax.loglog(LENGTHS, t_attn * 1e3, "o-", lw=2, label=f"注意力核心（attention core，拟合斜率 {slope_attn:.2f}）")
+ax.loglog(LENGTHS, t_ffn * 1e3, "s-", lw=2, label=f"前馈层 FFN d -> 4d -> d（拟合斜率 {slope_ffn:.2f}）")
 ax.axvline(4 * D_MODEL, color="gray", ls=":", lw=1)
-ax.text(4 * D_MODEL * 1.05, t_ffn.min() * 1e3, f"analytic 4d = {4 * D_MODEL}", rotation=90, fontsize=8, color="gray")
-ax.set_xlabel("sequence length n (tokens)")
-ax.set_ylabel("CPU time per forward call (ms, best of runs)")
-ax.set_title(f"d = {D_MODEL}, {N_HEADS} heads: {cross_text}", fontsize=10)
+ax.text(4 * D_MODEL * 1.05, t_ffn.min() * 1e3, f"理论值 4d = {4 * D_MODEL}", rotation=90, fontsize=8, color="gray")
+ax.set_xlabel("序列长度 n（token 数）")
+ax.set_ylabel("每次前向调用的 CPU 时间（ms，多次取最快）")
+ax.set_title(f"d = {D_MODEL}，{N_HEADS} 个头（head）：{cross_text}", fontsize=10)
 ax.legend(fontsize=8)
-fig.text(0.01, 0.01, f"Measured at build time on: {machine()}", fontsize=7, color="dimgray")
+fig.text(0.01, 0.01, f"构建时测量于：{machine()}", fontsize=7, color="dimgray")
 fig.tight_layout(rect=(0, 0.03, 1, 1))
 plt.show()
-print(f"Measured on {machine()}.")
-print(f"{'n':>6} | {'attention CPU ms':>16} | {'FFN CPU ms':>10} | attention / FFN")
+print(f"测量环境：{machine()}。")
+print(f"{'n':>6} | {'注意力 CPU ms':>16} | {'FFN CPU ms':>10} | 注意力 / FFN")
 for n, a, b in zip(LENGTHS, t_attn, t_ffn):
     print(f"{n:>6} | {a * 1e3:>16.3f} | {b * 1e3:>10.3f} | {a / b:>6.2f}")
-print(f"{cross_text}; analytic (FLOPs) crossover: {4 * D_MODEL}")
+print(f"{cross_text}；理论（FLOPs）交叉长度：{4 * D_MODEL}")
 assert slope_attn > slope_ffn  # attention grows faster with n than the FFN
 
 # %% [markdown]
@@ -191,8 +191,8 @@ assert slope_attn > slope_ffn  # attention grows faster with n than the FFN
 # 公式：注意力权重 $h\cdot n^2$ 个 float32，前馈层中间激活 $n\cdot d_{ff}$ 个 float32。
 
 # %% memory
-print(f"d = {D_MODEL}, {N_HEADS} heads, float32. Peak live tensor memory measured with a dispatch-mode tracker.")
-_tbl = [f"| n | attention weights h·n²·4 B (formula) | attention peak (measured) | FFN hidden n·4d·4 B (formula) | FFN peak (measured) |"]
+print(f"d = {D_MODEL}，{N_HEADS} 个头，float32。同时存活张量的峰值内存由 dispatch-mode 跟踪器测得。")
+_tbl = [f"| n | 注意力权重 h·n²·4 B（公式） | 注意力峰值（实测） | FFN 隐藏层 n·4d·4 B（公式） | FFN 峰值（实测） |"]
 mem_attn = []
 for n in [256, 1024, 4096]:
     x = torch.randn(1, n, D_MODEL)
@@ -205,7 +205,7 @@ for n in [256, 1024, 4096]:
     assert pa >= w_formula  # the explicit implementation really holds the n x n weights
 print_table(_tbl)
 growth = mem_attn[-1] / mem_attn[-2]
-print(f"\nAttention peak memory grows {growth:.1f}x when n grows 4x (quadratic: 16x).")
+print(f"\nn 增大 4 倍时，注意力峰值内存增长 {growth:.1f} 倍（二次增长应为 16 倍）。")
 assert growth > 8
-print("Measured peaks are about twice the formula: the scores before softmax and the weights after it are"
-      " alive at the same time (and, in the FFN, the hidden activations before and after the nonlinearity).")
+print("实测峰值约为公式的两倍：softmax 之前的分数和之后的权重"
+      "同时存活（FFN 中则是非线性激活前后的隐藏层激活）。")

@@ -104,11 +104,11 @@ def embed(c: Counter) -> np.ndarray:
 
 D = np.stack([embed(c) for c in counts])  # [N, |vocab|], unit rows
 lengths = [len(c.text) for c in chunks]
-print(f"notes read from docs/: {len(notes)}")
-print(f"chunks: {N} (median {int(np.median(lengths))} characters, max {max(lengths)})")
-print(f"vocabulary: {len(vocab)} character 1-grams and 2-grams -> each chunk is a {len(vocab)}-dimensional TF-IDF vector")
+print(f"从 docs/ 读入的笔记：{len(notes)} 篇")
+print(f"文本块（chunk）：{N} 个（长度中位数 {int(np.median(lengths))} 个字符，最长 {max(lengths)}）")
+print(f"词表（vocabulary）：{len(vocab)} 个字符 1-gram 与 2-gram -> 每个块是一个 {len(vocab)} 维的 TF-IDF 向量")
 common = sorted(vocab, key=lambda g: (idf[index[g]], g))
-print("most common n-grams (lowest idf): " + "  ".join(f"{g!r}:{idf[index[g]]:.2f}" for g in common[:6]))
+print("最常见的 n-gram（idf 最低）：" + "  ".join(f"{g!r}:{idf[index[g]]:.2f}" for g in common[:6]))
 
 # %% retrieve
 QUESTION = "RAG 和微调有什么区别？什么时候应该用 RAG？"
@@ -139,15 +139,15 @@ for s in SCALES:
     w = weights[s]
     att_rank = sorted(range(N), key=lambda i: (-w[i], i))
     assert att_rank[:TOP_K] == top, "attention weights rank chunks exactly as cosine similarity does"
-    print(f"scale {s:>5}: weight on top-1 {w[top[0]]:.3f}, on top-{TOP_K} {w[top].sum():.3f}, on the other {N - TOP_K} chunks {1 - w[top].sum():.3f}")
+    print(f"缩放（scale） {s:>5}：第 1 名的权重 {w[top[0]]:.3f}，前 {TOP_K} 名 {w[top].sum():.3f}，其余 {N - TOP_K} 个块 {1 - w[top].sum():.3f}")
 
 show = ranking[:15]
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.6))
 ax.bar(range(len(show)), scores[show], color=["tab:orange" if i in top else "tab:gray" for i in show])
-ax.set(title=f"Cosine similarity, 15 best of {N} chunks (orange: top {TOP_K})", xlabel="chunk rank", ylabel="cosine similarity")
+ax.set(title=f"余弦相似度（cosine similarity），{N} 个块中最好的 15 个（橙色：前 {TOP_K} 名）", xlabel="块的名次（rank）", ylabel="余弦相似度")
 for j, s in enumerate(SCALES):
-    ax2.plot(range(len(show)), weights[s][show], marker="o", ms=3, label=f"scale = {s:g}")
-ax2.set(title="softmax(scale * q . k): attention weights on the same chunks", xlabel="chunk rank", ylabel="attention weight")
+    ax2.plot(range(len(show)), weights[s][show], marker="o", ms=3, label=f"缩放（scale） = {s:g}")
+ax2.set(title="softmax(scale * q . k)：同一批块上的注意力权重", xlabel="块的名次（rank）", ylabel="注意力权重（attention weight）")
 ax2.legend()
 fig.tight_layout()
 plt.show()

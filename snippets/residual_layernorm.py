@@ -80,10 +80,10 @@ modes = ["plain", "residual", "residual + pre-LN"]
 grads = {m: input_grad_norms(m) for m in modes}
 fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
 for m, style in zip(modes, ["o-", "s-", "^-"]):
-    ax.semilogy(range(1, depth + 1), grads[m], style, ms=3, label=m)
-ax.set_xlabel("block index (1 = closest to the input)")
-ax.set_ylabel("||dLoss / d input of block||")
-ax.set_title(f"Gradient reaching each block of a {depth}-block stack (Linear + tanh, width {width})")
+    ax.semilogy(range(1, depth + 1), grads[m], style, ms=3, label={"plain": "无残差（plain）", "residual": "残差（residual）", "residual + pre-LN": "残差 + pre-LN"}[m])
+ax.set_xlabel("块序号（1 = 最靠近输入）")
+ax.set_ylabel("||dLoss / d 块的输入||（梯度范数）")
+ax.set_title(f"{depth} 块堆叠中到达每一块的梯度（gradient）（Linear + tanh，宽度 {width}）")
 ax.legend()
 ax.grid(alpha=0.3, which="both")
 plt.show()
@@ -146,11 +146,11 @@ fig, axes = plt.subplots(1, len(lrs), figsize=(11, 3.8), constrained_layout=True
 for ax, lr in zip(axes, lrs):
     for nf, style, name in [(False, "-", "post-LN (2017)"), (True, "--", "pre-LN (GPT-2+)")]:
         ax.plot(smooth(curves[(lr, nf)]), style, lw=2, label=name)
-    ax.axhline(torch.log(torch.tensor(10.0)).item(), color="gray", ls=":", label="chance = ln 10")
-    ax.set_title(f"6 encoder layers, Adam lr={lr:g}, no warm-up")
-    ax.set_xlabel("training step")
+    ax.axhline(torch.log(torch.tensor(10.0)).item(), color="gray", ls=":", label="随机水平（chance） = ln 10")
+    ax.set_title(f"6 层编码器，Adam lr={lr:g}，无预热（warm-up）")
+    ax.set_xlabel("训练步数（step）")
     ax.grid(alpha=0.3)
-axes[0].set_ylabel("training loss (10-step average)")
+axes[0].set_ylabel("训练损失（10 步平均）")
 axes[0].legend()
 plt.show()
 

@@ -201,7 +201,7 @@ before, after = chosen_minus_rejected(sft_model), chosen_minus_rejected(policy)
 print(f"DPO：beta={BETA}，{DPO_STEPS} 步，损失 {dpo_history[0]['loss']:.3f}（= log 2）→ {dpo_history[-1]['loss']:.3f}")
 print("log p(chosen) − log p(rejected)，SFT 模型 → DPO 模型：")
 for (q, (p, c, r)), b, a in zip(zip(DPO_QUESTIONS, prefs), before.tolist(), after.tolist()):
-    print(f"  {q:<10} chosen={c.strip()!r:<18} rejected={r.strip()!r}  {b:+6.2f} -> {a:+6.2f}")
+    print(f"  {q:<10} 选中（chosen）={c.strip()!r:<18} 拒绝（rejected）={r.strip()!r}  {b:+6.2f} -> {a:+6.2f}")
 acc_before, acc_after = (before > 0).float().mean().item(), (after > 0).float().mean().item()
 print(f"偏好准确率（chosen 比 rejected 概率更高的比例）：{acc_before:.0%} → {acc_after:.0%}")
 KB_VALUES["pref_acc_before"] = round(acc_before, 3)

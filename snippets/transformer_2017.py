@@ -53,7 +53,7 @@ for name in PAPER_NAMES:
     d = PRESETS[name].d_model
     ax.plot(steps, paper_lr(steps, d), label=f"{name} (d_model={d})")
 ax.axvline(4000, color="gray", ls="--", lw=1)
-ax.text(4500, ax.get_ylim()[1] * 0.9, "warmup = 4000 steps", color="gray")
+ax.text(4500, ax.get_ylim()[1] * 0.9, "预热（warmup） = 4000 步", color="gray")
 ax.set_xlabel("训练步数（training step）")
 ax.set_ylabel("学习率（learning rate）")
 ax.set_title("先预热、再按步数平方根的倒数衰减（Vaswani 等 2017）")
@@ -168,7 +168,7 @@ for name in PAPER_NAMES:
                                    batch_first=True)  # [B, L, d] like ours; also avoids nested-tensor warning
     ref_attn_ffn = sum(p.numel() for n, p in ref.named_parameters() if "attn" in n or "linear" in n)
     ours = counts[name].by_component["attention"] + counts[name].by_component["ffn"]
-    print(f"{name}: attention + FFN = {ours:,}; torch.nn.Transformer attention + FFN = {ref_attn_ffn:,}")
+    print(f"{name}：注意力 + FFN = {ours:,}；torch.nn.Transformer 的注意力 + FFN = {ref_attn_ffn:,}")
     assert ours == ref_attn_ffn, (ours, ref_attn_ffn)
 
 base, big = counts["transformer-base"].total, counts["transformer-big"].total
