@@ -120,7 +120,9 @@ def snippet_page_markdown(
     relative to the page source ``snippets/<stem>.md``. ``code_fence``: the fence name of the
     code cells (``kbgen-python`` when :mod:`kbgen.snippets.highlight` serves them)."""
     title = snippet.title
-    lines = ["---", f"title: {_yaml_str(title)}", "---", "", f"# {title}", ""]
+    # Search ranks a snippet page below the notes: its code repeats the notes' words (labels,
+    # comments) many times, and a reader searching a concept wants the note that explains it.
+    lines = ["---", f"title: {_yaml_str(title)}", "search:", "  boost: 0.25", "---", "", f"# {title}", ""]
     skipped_h1 = title == snippet.name  # no Markdown H1 in the snippet: nothing to drop
     lines += [
         '<div class="kb-snippet-meta" markdown>',
