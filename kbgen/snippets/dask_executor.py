@@ -32,7 +32,7 @@ from typing import Any, Iterator
 
 from kbgen.snippets.cache import Cache, HashMemo
 from kbgen.snippets.contract import (LOG_FILE, SAFE_FILE_NAME, Outcome, OutcomeStatus,
-                                     RunRequest, RunResult, cache_key)
+                                     RunRequest, RunResult)
 from kbgen.snippets.executor import Finalize, RunBackend, RunConclusion, RunEnd, available_cores, fork_server_backend
 from kbgen.snippets.forkserver import DEFAULT_PRELOAD
 from kbgen.snippets.model import Snippet
@@ -333,36 +333,13 @@ class DaskExecutor(RunConclusion):
 
     # -- run -------------------------------------------------------------------------------
     def run(self, snippets: list[Snippet], force: bool = False) -> dict[str, Outcome]:
-        hashes = HashMemo(self.root)
-        outcomes: dict[str, Outcome] = {}
-        todo: list[tuple[Snippet, str, str]] = []
         self.submitted = []
-        with self.cache.locked(log.info):
-            for s in snippets:
-                t0 = time.perf_counter()
-                key = self.key(s)
-                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes, s.name)
-                if entry is not None:
-                    outcomes[s.name] = Outcome(s, "cached", time.perf_counter() - t0, entry.result, entry.dir,
-                                               run_seconds=entry.result.seconds)
-                else:
-                    todo.append((s, key, reason))
-            if todo:
-                timings = self.cache.read_state("timings.json")
-                todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
-                with self._client() as client:
-                    for o in self._run_on_cluster(client, todo):
-                        outcomes[o.snippet.name] = o
-                timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
-                self.cache.write_state("timings.json", timings)
-        for o in outcomes.values():
-            if o.dir is not None and not o.dir.is_dir():  # figures gone with the cache folder
-                raise self.cache.removed_error()
-        return {s.name: outcomes[s.name] for s in snippets}
+        return super().run(snippets, force)
 
-    def key(self, s: Snippet) -> str:
-        """The cache key of ``s``: of the exact bytes that will run (see ``contract.cache_key``)."""
-        return cache_key(s.source, self.fig_format)
+    def _execute_all(self, todo: list[tuple[Snippet, str, str]]) -> Iterator[Outcome]:
+        """Run the stale snippets as Dask tasks; cache hits never reach the cluster."""
+        with self._client() as client:
+            yield from self._run_on_cluster(client, todo)
 
     def _workers(self, client: Any) -> dict[str, dict[str, Any]]:
         workers: dict[str, dict[str, Any]] = client.scheduler_info(n_workers=-1).get("workers", {})

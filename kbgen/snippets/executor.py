@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +105,45 @@ class RunConclusion:
     def rel(self, p: Path) -> str:
         raise NotImplementedError
 
+    fig_format: str
+
+    def key(self, s: Snippet) -> str:
+        """The cache key of ``s``: of the exact bytes that will run (see ``contract.cache_key``)."""
+        return cache_key(s.source, self.fig_format)
+
+    def run(self, snippets: list[Snippet], force: bool = False) -> dict[str, Outcome]:
+        """Serve what the cache holds; run the rest (longest first) through ``_execute_all``."""
+        hashes = HashMemo(self.root)
+        outcomes: dict[str, Outcome] = {}
+        todo: list[tuple[Snippet, str, str]] = []
+        with self.cache.locked(log.info):
+            for s in snippets:
+                t0 = time.perf_counter()
+                key = self.key(s)
+                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes, s.name)
+                if entry is not None:
+                    outcomes[s.name] = Outcome(
+                        s, "cached", time.perf_counter() - t0, entry.result, entry.dir, run_seconds=entry.result.seconds
+                    )
+                else:
+                    todo.append((s, key, reason))
+            if todo:
+                timings = self.cache.read_state("timings.json")
+                todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
+                for o in self._execute_all(todo):
+                    outcomes[o.snippet.name] = o
+                timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
+                self.cache.write_state("timings.json", timings)
+        for o in outcomes.values():
+            if o.dir is not None and not o.dir.is_dir():  # figures gone with the cache folder
+                raise self.cache.removed_error()
+        return {s.name: outcomes[s.name] for s in snippets}
+
+    def _execute_all(self, todo: list[tuple[Snippet, str, str]]) -> Iterator[Outcome]:
+        """Run ``(snippet, key, reason)`` (stale, longest first) and yield their outcomes."""
+        raise NotImplementedError
+
+
     def _conclude(self, s: Snippet, key: str, reason: str, out: Path, end: RunEnd,
                   result: RunResult | None) -> Outcome:
         rel = self.rel(s.path)
@@ -190,45 +229,18 @@ class Executor(RunConclusion):
         except ValueError:
             return str(p)
 
-    def run(self, snippets: list[Snippet], force: bool = False) -> dict[str, Outcome]:
-        hashes = HashMemo(self.root)
-        outcomes: dict[str, Outcome] = {}
-        todo: list[tuple[Snippet, str, str]] = []
-        with self.cache.locked(log.info):
-            for s in snippets:
-                t0 = time.perf_counter()
-                key = self.key(s)
-                entry, reason = (None, "forced") if force else self.cache.lookup(key, hashes, s.name)
-                if entry is not None:
-                    outcomes[s.name] = Outcome(
-                        s, "cached", time.perf_counter() - t0, entry.result, entry.dir, run_seconds=entry.result.seconds
-                    )
-                else:
-                    todo.append((s, key, reason))
-            if todo:
-                timings = self.cache.read_state("timings.json")
-                todo.sort(key=lambda t: -float(timings.get(t[0].name, 1e9)))  # longest first
-                workers = min(self.jobs, len(todo))
-                self.load_factor = self._load_factor()
-                self._server = self.backend(self.root, max(1, available_cores() // workers), self.preload)
-                try:
-                    self._server.start()  # paid once: preloads torch/numpy/matplotlib
-                    with ThreadPoolExecutor(workers) as pool:
-                        for o in pool.map(lambda t: self._execute_contained(*t), todo):
-                            outcomes[o.snippet.name] = o
-                finally:
-                    self._server.close()
-                    self._server = None
-                timings.update({o.snippet.name: o.seconds for o in outcomes.values() if o.status != "cached"})
-                self.cache.write_state("timings.json", timings)
-        for o in outcomes.values():
-            if o.dir is not None and not o.dir.is_dir():  # figures gone with the cache folder
-                raise self.cache.removed_error()
-        return {s.name: outcomes[s.name] for s in snippets}
-
-    def key(self, s: Snippet) -> str:
-        """The cache key of ``s``: of the exact bytes that will run (see ``contract.cache_key``)."""
-        return cache_key(s.source, self.fig_format)
+    def _execute_all(self, todo: list[tuple[Snippet, str, str]]) -> Iterator[Outcome]:
+        """Run the stale snippets on this machine: a fork server, one thread per parallel job."""
+        workers = min(self.jobs, len(todo))
+        self.load_factor = self._load_factor()
+        self._server = self.backend(self.root, max(1, available_cores() // workers), self.preload)
+        try:
+            self._server.start()  # paid once: preloads torch/numpy/matplotlib
+            with ThreadPoolExecutor(workers) as pool:
+                yield from pool.map(lambda t: self._execute_contained(*t), todo)
+        finally:
+            self._server.close()
+            self._server = None
 
     def _load_factor(self) -> float:
         """Timeouts are wall-clock; on a machine already oversubscribed by other work (load
